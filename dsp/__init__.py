@@ -1,0 +1,1 @@
+"""Pure numerics for sEMG: filter design, numba kernels, envelopes, spectra, fatigue, onsets."""
