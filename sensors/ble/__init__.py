@@ -1,0 +1,1 @@
+"""Bluetooth LE devices. The only package in Medius that imports bleak."""
