@@ -1,0 +1,9 @@
+"""Recordings from other systems: read a file into memory (`read_any`), or turn it into a session (`import_file`).
+
+Each format has its own small reader module; `detect_format` picks one from the file's content.
+"""
+
+from .detect import FORMATS, detect_format, read_any
+from .imported import ImportedEvent, ImportedRecording, ImportFormatError
+
+__all__ = ["FORMATS", "ImportFormatError", "ImportedEvent", "ImportedRecording", "detect_format", "read_any"]
