@@ -5,5 +5,9 @@ Each format has its own small reader module; `detect_format` picks one from the 
 
 from .detect import FORMATS, detect_format, read_any
 from .imported import ImportedEvent, ImportedRecording, ImportFormatError
+from .session import apply_channel_map, import_file, parse_channel_map
 
-__all__ = ["FORMATS", "ImportFormatError", "ImportedEvent", "ImportedRecording", "detect_format", "read_any"]
+__all__ = [
+    "FORMATS", "ImportFormatError", "ImportedEvent", "ImportedRecording", "apply_channel_map", "detect_format",
+    "import_file", "parse_channel_map", "read_any",
+]
