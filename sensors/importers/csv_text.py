@@ -22,7 +22,7 @@ from .imported import MAX_CHANNELS, ImportedRecording, ImportFormatError, check_
 from .text import cells_to_float, read_text, uniform_rate
 from .units import kind_for_unit, normalise_unit
 
-_DELIMITERS = (",", "\t", ";", "|")
+_DELIMITERS = ("\t", ";", ",", "|")  # ties go to the earlier: "1;2,5" is semicolon-separated with a decimal comma
 _TIME_RE = re.compile(r"(?:time|t|timestamp|seconds|secs?|elapsed)(?:\s*[_ ]\s*(s|ms)|\s*[\[(]\s*(s|sec|ms|msec)\s*[\])])?|x\[s\]")
 _UNIT_RE = re.compile(r"^(?P<name>.*?)\s*(?:[\[(](?P<br>[^\])]+)[\])]|_(?P<suffix>uv|mv|v|g|dps|deg))$", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -104,12 +104,17 @@ def read(path: Path, rate_hz: float | None = None) -> ImportedRecording:
 
 
 def _sniff_delimiter(sample: list[str]) -> str | None:
-    """The delimiter that splits every sampled line into the same number (>1) of cells; None = whitespace runs."""
-    best, best_n = None, 1
+    """The delimiter splitting most sampled lines into as many (>1) cells as the first line; None = whitespace.
+
+    Judged against the first line rather than requiring every line to agree, so one ragged row is reported as
+    such instead of making the whole file look undelimited.
+    """
+    best, best_key = None, (0, 1)
     for d in _DELIMITERS:
-        counts = {len(r) for r in _split(d, sample)}
-        if len(counts) == 1 and (n := counts.pop()) > best_n:
-            best, best_n = d, n
+        counts = [len(r) for r in _split(d, sample)]
+        key = (sum(c == counts[0] for c in counts), counts[0])
+        if counts[0] > 1 and key > best_key:
+            best, best_key = d, key
     return best
 
 
