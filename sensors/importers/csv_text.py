@@ -30,35 +30,34 @@ _NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
 def read(path: Path, rate_hz: float | None = None) -> ImportedRecording:
     """Read a delimited text file. ``rate_hz`` overrides (and drops) a time column; required without one."""
-    lines = read_text(path).splitlines()
-    body = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
+    text = read_text(path)
+    lines = text.splitlines()
+    body = [i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
     if not body:
         raise ImportFormatError(path, "no data lines")
-    delimiter = _sniff_delimiter([ln for _, ln in body[:50]])
-    rows = _split(delimiter, [ln for _, ln in body])
-    decimal_comma = delimiter != "," and _uses_decimal_comma(rows[1:50] if len(rows) > 1 else rows)
-    if decimal_comma:
-        rows = [[c.replace(",", ".") for c in r] for r in rows]
-
-    first_is_header = any(not _NUMBER_RE.match(c.strip()) for c in rows[0])
-    n_cols = len(rows[0])
+    head = [lines[i] for i in body[:50]]
+    delimiter = _sniff_delimiter(head)
+    head_rows = _split(delimiter, head)
+    decimal_comma = delimiter != "," and _uses_decimal_comma(head_rows[1:] if len(head_rows) > 1 else head_rows)
+    first = [c.replace(",", ".") for c in head_rows[0]] if decimal_comma else head_rows[0]
+    first_is_header = any(not _is_number(c) for c in first)
+    n_cols = len(first)
     if n_cols > MAX_CHANNELS:
         raise ImportFormatError(path, f"{n_cols} columns is beyond the importer's limit of {MAX_CHANNELS} (not a signal table?)")
     if first_is_header:
-        labels = [c.strip() or f"column {j + 1}" for j, c in enumerate(rows[0])]
-        data_rows, data_lines = rows[1:], [n for n, _ in body[1:]]
+        labels = [c.strip() or f"column {j + 1}" for j, c in enumerate(first)]
+        data_lines = body[1:]
     else:
         labels = [str(j + 1) for j in range(n_cols)]
-        data_rows, data_lines = rows, [n for n, _ in body]
+        data_lines = body
     if len(set(labels)) != len(labels):
         dup = [k for k, v in Counter(labels).items() if v > 1]
         raise ImportFormatError(path, f"duplicate column names {dup}")
-    if not data_rows:
+    if not data_lines:
         raise ImportFormatError(path, "header only, no data rows")
-    for row, line_no in zip(data_rows, data_lines):
-        if len(row) != n_cols:
-            raise ImportFormatError(path, f"line {line_no} has {len(row)} cells, expected {n_cols} like line {body[0][0]}")
-    values = cells_to_float(path, data_rows, data_lines, labels)
+    values = None if decimal_comma else _fast_parse(text, delimiter, data_lines[0], len(data_lines), n_cols)
+    if values is None:
+        values = _slow_parse(path, lines, data_lines, delimiter, decimal_comma, labels, body[0])
 
     time_col = next((j for j, lab in enumerate(labels) if first_is_header and _time_scale(lab) is not None), None)
     notes = []
@@ -118,6 +117,43 @@ def _sniff_delimiter(sample: list[str]) -> str | None:
     return best
 
 
+def _fast_parse(text: str, delimiter: str | None, skip: int, n_rows: int, n_cols: int) -> np.ndarray | None:
+    """numpy's C parser over the data lines; None if anything is off, so `_slow_parse` can say exactly what."""
+    try:
+        values = np.loadtxt(
+            io.StringIO(text), dtype=np.float64, delimiter=delimiter, comments="#", skiprows=skip, ndmin=2,
+            quotechar='"' if delimiter else None,
+        )
+    except ValueError:
+        return None
+    if values.shape != (n_rows, n_cols) or not np.isfinite(values).all():
+        return None
+    return values
+
+
+def _slow_parse(
+    path: Path, lines: list[str], data_lines: list[int], delimiter: str | None, decimal_comma: bool, labels: list[str],
+    first_line: int,
+) -> np.ndarray:
+    """Cell-by-cell parse that names the line and column of the first problem."""
+    rows = _split(delimiter, [lines[i] for i in data_lines])
+    if decimal_comma:
+        rows = [[c.replace(",", ".") for c in r] for r in rows]
+    for row, i in zip(rows, data_lines):
+        if len(row) != len(labels):
+            raise ImportFormatError(path, f"line {i + 1} has {len(row)} cells, expected {len(labels)} like line {first_line + 1}")
+    return cells_to_float(path, rows, [i + 1 for i in data_lines], labels)
+
+
+def _is_number(cell: str) -> bool:
+    """Numeric for header detection; "nan"/"inf" count, so a bad first data row is reported, not taken as names."""
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
 def _split(delimiter: str | None, lines: list[str]) -> list[list[str]]:
     if delimiter is None:
         return [ln.split() for ln in lines]
@@ -127,6 +163,7 @@ def _split(delimiter: str | None, lines: list[str]) -> list[list[str]]:
 def _uses_decimal_comma(rows: list[list[str]]) -> bool:
     cells = [c.strip() for r in rows for c in r]
     return any("," in c for c in cells) and all(_NUMBER_RE.match(c.replace(",", ".")) for c in cells if c)
+
 
 
 def _label_unit(label: str) -> tuple[str, str]:

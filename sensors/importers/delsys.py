@@ -18,7 +18,6 @@ length) form one stream; the rate is fitted to the time column, and the header's
 from __future__ import annotations
 
 import csv
-import io
 import re
 from pathlib import Path
 
@@ -101,11 +100,12 @@ def read(path: Path) -> ImportedRecording:
         header_rate = check_rate(path, _float(path, h["fs"], what), f"{what} header rate")
         if abs(rate / header_rate - 1) > _RATE_TOLERANCE:
             raise ImportFormatError(path, f"{what}: time column gives {rate:.6g} Hz but the header says {header_rate:.6g} Hz")
-        per_channel.append((rate, tv[0, 0], tv))
+        per_channel.append((rate, tv))
+    # Same time column (hence rate, start and length) = same clock = one stream.
     groups: list[list[int]] = []
-    for j, (rate, t0, tv) in enumerate(per_channel):
+    for j, (_, tv) in enumerate(per_channel):
         for g in groups:
-            r0, s0, tv0 = per_channel[g[0]]
+            tv0 = per_channel[g[0]][1]
             if tv.shape == tv0.shape and np.array_equal(tv[:, 0], tv0[:, 0]):
                 g.append(j)
                 break
@@ -122,7 +122,7 @@ def read(path: Path) -> ImportedRecording:
         n = 2
         while sid in counts:
             sid, n = f"{base}_{n}", n + 1
-        rate, t0, tv = per_channel[g[0]]
+        rate, tv = per_channel[g[0]]
         streams.append(
             StreamInfo(
                 stream_id=sid,
@@ -135,9 +135,9 @@ def read(path: Path) -> ImportedRecording:
                 device="Delsys Trigno (EMGworks CSV)",
             )
         )
-        counts[sid] = np.column_stack([per_channel[j][2][:, 1] for j in g])
+        counts[sid] = np.column_stack([per_channel[j][1][:, 1] for j in g])
         aliases[sid] = tuple(_aliases(labels[j], j) for j in g)
-        start_s[sid] = float(t0)
+        start_s[sid] = float(tv[0, 0])
         declared = {int(headers[j]["n"]) for j in g}
         n_read = counts[sid].shape[0]
         if any(d != n_read for d in declared):
