@@ -105,6 +105,14 @@ def test_trigno_rate_is_right_mains_hum_lands_near_60_hz():
     assert 57 <= f[np.argmax(p)] <= 62  # PROVENANCE: sensor 10 dominated by ~60 Hz mains (peak 59 Hz)
 
 
+def test_trigno_latin1_export(tmp_path):
+    p = tmp_path / "latin1.csv"
+    p.write_bytes(TRIGNO.read_text(encoding="utf-8").encode("latin-1"))  # older EMGworks: "°/s" as byte 0xB0
+    rec = read_any(p)
+    assert rec.stream("imu").channels[3].unit == "deg/s"
+    np.testing.assert_array_equal(rec.counts["emg"], read_any(TRIGNO).counts["emg"])
+
+
 def test_trigno_short_names_resolve():
     rec = read_any(TRIGNO)
     assert rec.resolve_channel("EMG 11") == ("emg", 1)
@@ -201,8 +209,9 @@ def test_wfdb_format16(name, n, first):
 # ---------------------------------------------------------------------------------------------------- EDF/BDF
 
 
-def _write_edf(path: Path, bdf: bool = False) -> list[np.ndarray]:
-    ftype = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
+def _write_edf(path: Path, bdf: bool = False, plus: bool = True) -> list[np.ndarray]:
+    ftype = {(False, False): pyedflib.FILETYPE_EDF, (False, True): pyedflib.FILETYPE_EDFPLUS,
+             (True, False): pyedflib.FILETYPE_BDF, (True, True): pyedflib.FILETYPE_BDFPLUS}[(bdf, plus)]
     dmax = 2**23 - 1 if bdf else 32767
     w = pyedflib.EdfWriter(str(path), 3, file_type=ftype)
     w.setSignalHeaders([
@@ -216,16 +225,17 @@ def _write_edf(path: Path, bdf: bool = False) -> list[np.ndarray]:
     rng = np.random.default_rng(7)
     x = [rng.normal(0, 500, 3000), rng.normal(0, 300, 3000), np.linspace(0, 90, 300)]
     w.writeSamples(x)
-    w.writeAnnotation(0.5, -1, "trial 1 start")
-    w.writeAnnotation(1.25, 0.5, "rep")
+    if plus:  # plain EDF/BDF has no annotation channel
+        w.writeAnnotation(0.5, -1, "trial 1 start")
+        w.writeAnnotation(1.25, 0.5, "rep")
     w.close()
     return x
 
 
-@pytest.mark.parametrize("bdf", [False, True])
-def test_edf_bdf_mixed_rates_and_annotations(tmp_path, bdf):
+@pytest.mark.parametrize("bdf,plus", [(False, False), (False, True), (True, False), (True, True)])
+def test_edf_bdf_mixed_rates_and_annotations(tmp_path, bdf, plus):
     path = tmp_path / ("t.bdf" if bdf else "t.edf")
-    x = _write_edf(path, bdf)
+    x = _write_edf(path, bdf, plus)
     rec = read_any(path)
     assert rec.format == "edf"
     fast, slow = rec.streams
@@ -241,8 +251,12 @@ def test_edf_bdf_mixed_rates_and_annotations(tmp_path, bdf):
     # And exactly what pyedflib itself computes from the same digital values.
     with pyedflib.EdfReader(str(path)) as r:
         np.testing.assert_allclose(rec.physical(fast.stream_id)[:, 1], r.readSignal(1), rtol=1e-12, atol=1e-9)
-    assert [(e.time_s, e.payload["text"]) for e in rec.events] == [(0.5, "trial 1 start"), (1.25, "rep")]
-    assert rec.events[1].payload["duration_s"] == 0.5
+    assert rec.meta["file_type"] == ("BDF" if bdf else "EDF") + ("+" if plus else "")
+    if plus:
+        assert [(e.time_s, e.payload["text"]) for e in rec.events] == [(0.5, "trial 1 start"), (1.25, "rep")]
+        assert rec.events[1].payload["duration_s"] == 0.5
+    else:
+        assert rec.events == []
 
 
 # ---------------------------------------------------------------------------------------------------- generic CSV
@@ -294,6 +308,24 @@ def test_given_rate_overrides_time_column_with_a_note(tmp_path):
     assert rec.streams[0].n_channels == 1 and any("ignored" in n for n in rec.notes)
 
 
+def test_channel_names_labels_before_aliases_and_qualified_names(tmp_path):
+    from sensors.importers import ImportedRecording
+    from sensors.stream import ChannelInfo, StreamInfo
+
+    a = StreamInfo("a", 100.0, (ChannelInfo("x"), ChannelInfo("2")))
+    b = StreamInfo("b", 10.0, (ChannelInfo("x"),))
+    rec = ImportedRecording(
+        path=tmp_path / "f.csv", format="csv", streams=[a, b],
+        counts={"a": np.zeros((3, 2), np.int16), "b": np.zeros((1, 1), np.int16)}, aliases={"a": (("1",), ("9",)), "b": (("2",),)},
+    )
+    assert rec.resolve_channel("2") == ("a", 1)  # a label beats another channel's alias
+    assert rec.resolve_channel("b/2") == ("b", 0) and rec.resolve_channel("a/x") == ("a", 0)
+    with pytest.raises(ImportFormatError, match=r"'x' is ambiguous \(a/x, b/x\); qualify it as STREAM/CHANNEL"):
+        rec.resolve_channel("x")
+    with pytest.raises(ImportFormatError, match=r"no channel 'y'; available channels:\n  'x' \(also '1'\) \[stream a"):
+        rec.resolve_channel("y")
+
+
 # ---------------------------------------------------------------------------------------------------- malformed
 
 
@@ -308,6 +340,10 @@ def _bad(tmp_path: Path, name: str, content: str | bytes) -> Path:
     [
         ("nonnum.csv", "time,a\n0,1\n0.001,x\n", None, r"line 3, column 'a': non-numeric cell 'x'"),
         ("nan.csv", "time,a\n0,1\n0.001,nan\n0.002,1\n", None, r"line 3, column 'a': 'nan' is not a finite number"),
+        ("nan_first.tsv", "NaN\t1\n2\t3\n", 10, r"line 1, column '1': 'NaN' is not a finite number"),
+        ("inf.csv", "time,a\n0,1\n0.001,-inf\n", None, r"line 3, column 'a': '-inf' is not a finite number"),
+        ("uci_rate.txt", "File Name: x.log\nChannel 1: 'RF', 2 values, engineering units: mV, no filters.\n\n1\n2\n",
+         0, r"given rate 0 Hz is not a usable rate"),
         ("empty_cell.csv", "time,a,b\n0,1,2\n0.001,,3\n", None, r"line 3, column 'a': empty cell"),
         ("ragged.csv", "time,a,b\n0,1,2\n0.001,3\n", None, r"line 3 has 2 cells, expected 3"),
         ("irregular.csv", "time,a\n0,1\n0.001,1\n0.0025,1\n0.003,1\n", None, r"irregular time stamps"),
