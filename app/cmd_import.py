@@ -14,12 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "MUSCLE is gluteus_medius, tfl or gluteus_maximus; SIDE is left or right. Without --map, lists the channels.",
     )
     parser.add_argument("--rate", dest="rate_hz", type=float, default=None, metavar="HZ",
-                        help="sampling rate for files that do not state one (CSV without a time column)")
+                        help="sampling rate for files that do not state one (CSV/TSV without a time column; "
+                        "replaces the UCI dataset's documented 1000 Hz)")
     parser.add_argument("--out", required=True, metavar="SESSION", help="session file to create (.medius)")
 
 
 def run(args: argparse.Namespace) -> int:
     from sensors.importers import ImportFormatError, import_file, parse_channel_map, read_any
+    from sensors.recording import RecordingError, SessionReader
 
     try:
         if not args.channel_map:
@@ -29,11 +31,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {line}")
             return 2
         out = import_file(args.file, parse_channel_map(args.channel_map), args.out, rate_hz=args.rate_hz)
-    except (ImportFormatError, ValueError, OSError) as e:
+    except (ImportFormatError, ValueError, OSError, RecordingError) as e:
         print(f"medius import: error: {e}", file=sys.stderr)
         return 1
-    from sensors.recording import SessionReader
-
     with SessionReader(out) as r:
         for s in r.streams:
             placed = [f"{c.label}={c.muscle}:{c.side}" for c in s.channels if c.muscle]

@@ -66,10 +66,9 @@ def read(path: Path, rate_hz: float | None = None) -> ImportedRecording:
         if time_col is not None:
             notes.append(f"time column {labels[time_col]!r} ignored: the rate was given ({rate:g} Hz)")
     elif time_col is not None:
-        rate = uniform_rate(
-            path, values[:, time_col] * _time_scale(labels[time_col]), f"time column {labels[time_col]!r}", "; resample it, or give the rate to ignore it"
-        )
-        rate = check_rate(path, rate, "rate from the time column")
+        what = f"time column {labels[time_col]!r}"
+        t_s = values[:, time_col] * _time_scale(labels[time_col])
+        rate = check_rate(path, uniform_rate(path, t_s, what, "; resample it, or give the rate to ignore it"), f"{what} rate")
     else:
         raise ImportFormatError(
             path, f"no time column among {labels} and no rate given: give the sampling rate (e.g. --rate 1000)"

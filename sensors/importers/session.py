@@ -109,6 +109,8 @@ def import_file(
         The file or the channel map cannot be imported; nothing is written.
     FileExistsError, FileNotFoundError
         ``out_path`` exists, or its folder does not.
+    RecordingError, OSError
+        Writing the session failed (disk full, permissions); the temporary file is removed.
     """
     path, out = Path(path), Path(out_path)
     if out.exists():
