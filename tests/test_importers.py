@@ -140,11 +140,12 @@ def test_opensignals_counts_and_plux_emg_transfer_function():
 def test_opensignals_two_devices_two_rates():
     rec = read_any(OPENSIGNALS / "emg_1000_hz_16_bits.h5")
     rates = {s.stream_id: s.rate_hz for s in rec.streams}
-    assert rates == {"00:07:80:D8:A7:F9": 1000.0, "00:07:80:D8:A8:82": 10.0}  # the _info.json: "1000, 10"
-    assert rec.counts["00:07:80:D8:A7:F9"].shape == (40500, 1)
-    assert rec.counts["00:07:80:D8:A8:82"].shape == (540, 1)
-    assert rec.resolve_channel("PORT6_CHN1") == ("00:07:80:D8:A7:F9", 0)
-    assert rec.resolve_channel("A5") == ("00:07:80:D8:A8:82", 0)
+    assert rates == {"plux_000780d8a7f9": 1000.0, "plux_000780d8a882": 10.0}  # the _info.json: "1000, 10"
+    assert rec.counts["plux_000780d8a7f9"].shape == (40500, 1)
+    assert rec.counts["plux_000780d8a882"].shape == (540, 1)
+    assert rec.resolve_channel("PORT6_CHN1") == ("plux_000780d8a7f9", 0)
+    assert rec.resolve_channel("A5") == ("plux_000780d8a882", 0)
+    assert rec.stream("plux_000780d8a882").device == "PLUX channeller 00:07:80:D8:A8:82"
 
 
 # ---------------------------------------------------------------------------------------------------- XDF

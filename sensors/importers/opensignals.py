@@ -1,4 +1,5 @@
-"""PLUX OpenSignals HDF5 (``.h5``): one group per device (named by its MAC address).
+"""PLUX OpenSignals HDF5 (``.h5``): one group per device (named by its MAC address), one stream per device
+(``plux_<mac digits>``).
 
 Group attributes give ``sampling rate``, ``resolution`` (bits per analogue channel, in ``channels`` order) and
 ``channels`` (port numbers); datasets ``raw/channel_N`` hold ADC counts, ``raw/nSeq`` a sequence counter. Each
@@ -11,6 +12,7 @@ signals and are not imported.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +96,7 @@ def read(path: Path) -> ImportedRecording:
                 al.append(tuple(dict.fromkeys(a_ for a_ in (label, f"A{port}", str(port)) if a_ != name)))
             if n == 0:
                 raise ImportFormatError(path, f"{what}: no samples")
-            sid = mac
+            sid = "plux_" + re.sub(r"[^0-9a-z]", "", mac.lower())  # no ':' so the id is safe in file names
             streams.append(
                 StreamInfo(
                     stream_id=sid,
