@@ -205,6 +205,11 @@ def test_wfdb_format16(name, n, first):
     assert raw.size == n and raw[0] == first  # header: nsamp and init_val
     np.testing.assert_array_equal(rec.counts["signals"][:, 0], raw)
     np.testing.assert_allclose(rec.physical("signals")[:, 0], raw / 10000.0, rtol=1e-15)  # 10000 adu per mV
+    # Recording notes are kept; the subject's age/sex/diagnoses lines are not (sessions are pseudonymous).
+    comments = rec.meta["header_comments"]
+    assert "EMG from 25mm concentric needle electrode placed in tibialis anterior muscle" in comments
+    assert not any("age" in c or "diagnos" in c or "radiculopathy" in c for c in comments)
+    assert len(comments) == 2 and "not imported" in rec.notes[0]
 
 
 # ---------------------------------------------------------------------------------------------------- EDF/BDF

@@ -35,8 +35,9 @@ def read(path: Path) -> ImportedRecording:
     hea = header_for(path)
     if not hea.exists():
         raise ImportFormatError(path, f"WFDB header {hea.name} not found beside the signal file")
-    lines = [ln.strip() for ln in read_text(hea).splitlines()]
-    comments = [ln.lstrip("#").strip() for ln in lines if ln.startswith("#")]
+    raw_lines = read_text(hea).splitlines()
+    lines = [ln.strip() for ln in raw_lines]
+    comments, dropped = _recording_comments([ln for ln in raw_lines if ln.startswith("#")])
     fields = [ln.split() for ln in lines if ln and not ln.startswith("#")]
     if not fields:
         raise ImportFormatError(hea, "empty WFDB header")
@@ -121,7 +122,28 @@ def read(path: Path) -> ImportedRecording:
         counts={"signals": counts},
         aliases={"signals": tuple((str(j + 1),) if lab != str(j + 1) else () for j, lab in enumerate(labels))},
         meta={"record": rec[0], "header_comments": comments},
+        notes=[f"{dropped} WFDB header comment line(s) about the subject (<age>, <sex>, <diagnoses>, ...) not imported"]
+        if dropped
+        else [],
     )
+
+
+def _recording_comments(lines: list[str]) -> tuple[list[str], int]:
+    """Header comments minus the subject's details: WFDB writes those as ``<tag>:`` info lines, continued on
+    lines indented further. Sessions are pseudonymous, so those stay out; recording notes (electrode, task) stay in.
+    Returns the kept comments and how many lines were dropped."""
+    kept, dropped, in_subject = [], 0, False
+    for ln in lines:
+        body = ln[1:]
+        text = body.strip()
+        continuation = body.startswith("  ")
+        if text.startswith("<") or (in_subject and continuation):
+            in_subject = True
+            dropped += 1
+        else:
+            in_subject = False
+            kept.append(text)
+    return kept, dropped
 
 
 def _int(path: Path, text: str, what: str) -> int:
