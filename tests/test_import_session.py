@@ -11,7 +11,7 @@ import pyedflib
 import pytest
 
 from app.cli import main
-from sensors.importers import ImportFormatError, import_file, parse_channel_map, read_any
+from sensors.importers import ImportFormatError, import_file, parse_channel_map, read_any, write_session
 from sensors.importers import session as import_session
 from sensors.recording import SessionReader
 
@@ -150,6 +150,16 @@ def test_failure_while_writing_removes_the_temporary_session(tmp_path, monkeypat
     with pytest.raises(OSError, match="simulated"):
         import_file(src, cmap, tmp_path / "s.medius")
     assert calls == ["emg", "angle"] and os.listdir(tmp_path) == []
+
+
+def test_gui_path_read_then_write(tmp_path):
+    rec = read_any(DATA / "opensignals" / "emg_bursts.h5")
+    (only,) = rec.streams
+    out = write_session(rec, {"PORT3_CHN1": ("gluteus_medius", "left")}, tmp_path / "g.medius", {"patient_code": "X"})
+    with SessionReader(out) as r:
+        assert r.stream(only.stream_id).channels[0].muscle == "gluteus_medius"
+        np.testing.assert_array_equal(r.read_counts(only.stream_id), rec.counts[only.stream_id])
+        assert r.meta["imported_from"]["source"]["info_json"]["Sample Rate"] == "1000 Hz"
 
 
 def test_existing_output_is_never_overwritten(tmp_path):

@@ -81,7 +81,7 @@ def import_file(
     rate_hz: float | None = None,
     meta: dict | None = None,
 ) -> Path:
-    """Import a recording from another system into a new session file.
+    """Import a recording from another system into a new session file (`read_any` + `write_session`).
 
     Parameters
     ----------
@@ -112,20 +112,27 @@ def import_file(
     RecordingError, OSError
         Writing the session failed (disk full, permissions); the temporary file is removed.
     """
-    path, out = Path(path), Path(out_path)
-    if out.exists():
-        raise FileExistsError(f"{out}: already exists; choose a new session file name")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"{out.parent}: no such folder for the session file")
-    rec = read_any(path, rate_hz)
+    _check_out(Path(out_path))
+    return write_session(read_any(path, rate_hz), channel_map, out_path, meta)
+
+
+def write_session(
+    rec: ImportedRecording, channel_map: dict[str, tuple[str, str]], out_path: str | os.PathLike, meta: dict | None = None
+) -> Path:
+    """Write an already-read recording as a new session file; for a GUI that showed ``rec``'s channels first.
+
+    Parameters, return value and errors as `import_file`.
+    """
+    out = Path(out_path)
+    _check_out(out)
     streams = apply_channel_map(rec, channel_map)
     session_meta = {
         "patient_code": None,
         **(meta or {}),
         "imported_from": {
-            "file": path.name,
+            "file": rec.path.name,
             "format": rec.format,
-            "sha256": _sha256(path),
+            "sha256": _sha256(rec.path),
             "notes": rec.notes,
             "stream_start_s": rec.start_s,
             "source": rec.meta,
@@ -137,6 +144,7 @@ def import_file(
             for s in streams:
                 w.add_stream(s)
                 _write_stream(w, s.stream_id, rec.counts[s.stream_id], rec.gaps[s.stream_id])
+            # Events without a sample go to the fastest stream's nearest sample, if inside it.
             ref = max(streams, key=lambda s: s.rate_hz)
             n_ref = rec.counts[ref.stream_id].shape[0] + sum(n for _, n in rec.gaps[ref.stream_id])
             for e in rec.events:
@@ -152,6 +160,13 @@ def import_file(
             leftover.unlink(missing_ok=True)
         raise
     return out
+
+
+def _check_out(out: Path) -> None:
+    if out.exists():
+        raise FileExistsError(f"{out}: already exists; choose a new session file name")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out.parent}: no such folder for the session file")
 
 
 def _write_stream(w: SessionWriter, stream_id: str, counts: np.ndarray, gaps: list[tuple[int, int]]) -> None:
