@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", dest="rate_hz", type=float, default=None, metavar="HZ",
                         help="sampling rate for files that do not state one (CSV/TSV without a time column; "
                         "replaces the UCI dataset's documented 1000 Hz)")
-    parser.add_argument("--out", required=True, metavar="SESSION", help="session file to create (.medius)")
+    parser.add_argument("--out", metavar="SESSION", help="session file to create (.medius); needed with --map")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.file}: {rec.format}; give --map CH=MUSCLE:SIDE for the channels to analyse. Channels:")
             for line in rec.channel_names():
                 print(f"  {line}")
+            return 2
+        if not args.out:
+            print("medius import: error: --out SESSION is needed to import", file=sys.stderr)
             return 2
         out = import_file(args.file, parse_channel_map(args.channel_map), args.out, rate_hz=args.rate_hz)
     except (ImportFormatError, ValueError, OSError, RecordingError) as e:

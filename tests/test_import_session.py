@@ -186,8 +186,10 @@ def test_cli_import(tmp_path, capsys):
         assert [(c.muscle, c.side) for c in r.stream("emg").channels] == [("gluteus_medius", "right"), ("tfl", "right")]
     assert "truncated export" in capsys.readouterr().out
     # Without --map: list the channels, write nothing.
-    assert main(["import", str(src), "--out", str(tmp_path / "none.medius")]) == 2
+    assert main(["import", str(src)]) == 2
     assert "'Mini sensor 11: GYRO.Z 11' (also 'GYRO.Z 11', '14')" in capsys.readouterr().out
+    assert main(["import", str(src), "--map", "EMG 10=tfl:left"]) == 2
+    assert "--out SESSION is needed" in capsys.readouterr().err
     assert main(["import", str(src), "--map", "EMG 12=tfl:left", "--out", str(tmp_path / "bad.medius")]) == 1
     assert "no channel 'EMG 12'" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["cli.medius"]
