@@ -11,6 +11,8 @@ import h5py
 import numpy as np
 import pyedflib
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import signal
 
 from sensors.importers import ImportFormatError, detect_format, read_any
@@ -506,3 +508,34 @@ def test_detection_by_content_not_extension(tmp_path):
     assert detect_format(EMGDB / "emg_healthy.hea") == "wfdb"
     assert detect_format(OPENSIGNALS / "emg_bursts.h5") == "opensignals"
     assert json.loads((OPENSIGNALS / "emg_bursts_info.json").read_text())["Sample Rate"] == "1000 Hz"
+
+
+# ---------------------------------------------------------------------------------------------------- property
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.integers(1, 40).flatmap(
+        lambda n: st.integers(1, 6).flatmap(
+            lambda k: st.lists(
+                st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=k, max_size=k),
+                min_size=n, max_size=n,
+            )
+        )
+    ),
+    delimiter=st.sampled_from([",", "\t", ";", " ", "|"]),
+    header=st.booleans(),
+    crlf=st.booleans(),
+)
+def test_csv_any_finite_table_reads_back_exactly(tmp_path, values, delimiter, header, crlf):
+    """Whatever the delimiter, header or line ending, repr-written floats come back bit for bit."""
+    x = np.array(values, dtype=np.float64)
+    k = x.shape[1]
+    nl = "\r\n" if crlf else "\n"
+    lines = [delimiter.join(f"ch{j}" for j in range(k))] if header else []
+    lines += [delimiter.join(repr(float(v)) for v in row) for row in x]
+    p = tmp_path / "prop.csv"
+    p.write_bytes((nl.join(lines) + nl).encode())
+    rec = read_any(p, rate_hz=100)
+    np.testing.assert_array_equal(rec.counts["data"], x)
+    assert [c.label for c in rec.streams[0].channels] == ([f"ch{j}" for j in range(k)] if header else [str(j + 1) for j in range(k)])
