@@ -365,7 +365,7 @@ def _bad(tmp_path: Path, name: str, content: str | bytes) -> Path:
         ("inf_rate.tsv", "1\n2\n", float("inf"), r"not a usable rate"),
         ("binary.csv", b"abc\x00\x01\x02", None, r"unrecognised binary file"),
         ("bad.edf", "this is not an EDF header at all" * 20, None, r"does not match its \.edf extension"),
-        ("bad.xdf", b"XDF:" + b"\x00" * 40, None, r"no streams|cannot be parsed"),
+        ("bad.xdf", b"XDF:" + b"\x00" * 40, None, r"damaged XDF file"),
         ("bad.h5", b"\x89HDF\r\n\x1a\n" + b"\x00" * 100, None, r"not a readable HDF5 file"),
         ("uci_count.txt", "File Name: x.log\nChannel 1: 'RF', 3 values, engineering units: mV, no filters.\n\n1\n2\n",
          None, r"'RF': header declares 3 values, file holds 2"),
@@ -492,11 +492,18 @@ def test_opensignals_malformed(tmp_path):
         read_any(tmp_path / "cut.h5")
 
 
-def test_xdf_truncated(tmp_path):
+def test_xdf_truncated_or_damaged(tmp_path):
     raw = (XDF / "minimal.xdf").read_bytes()
-    p = _bad(tmp_path, "cut.xdf", raw[:600])
-    with pytest.raises(ImportFormatError, match="cut.xdf: "):
-        read_any(p)
+    with pytest.raises(ImportFormatError, match="cut.xdf: XDF file cannot be parsed"):
+        read_any(_bad(tmp_path, "cut.xdf", raw[:600]))
+    big = (XDF / "clock_resets.xdf").read_bytes()
+    # Cut mid-chunk: pyxdf would return the first half; refused instead.
+    with pytest.raises(ImportFormatError, match=r"half.xdf: damaged XDF file \(truncated or corrupt\?\): pyxdf: found likely XDF file corruption"):
+        read_any(_bad(tmp_path, "half.xdf", big[: len(big) // 2]))
+    damaged = bytearray(big)
+    damaged[5000:5100] = b"\xff" * 100  # inside the first BioSemi samples: float32 NaNs
+    with pytest.raises(ImportFormatError, match=r"dmg.xdf: stream 'BioSemi', sample \d+, channel \d: value nan is not finite"):
+        read_any(_bad(tmp_path, "dmg.xdf", bytes(damaged)))
 
 
 def test_detection_by_content_not_extension(tmp_path):

@@ -189,15 +189,3 @@ def check_rate(path: Path, rate_hz: float, what: str = "sampling rate") -> float
     if not (np.isfinite(rate) and 0 < rate <= MAX_RATE_HZ):
         raise ImportFormatError(path, f"{what} {rate_hz!r} Hz is not a usable rate (must be > 0 and <= {MAX_RATE_HZ:g})")
     return rate
-
-
-def check_finite(path: Path, values: np.ndarray, labels: list[str], first_row: int = 0, row_word: str = "sample") -> None:
-    """Raise `ImportFormatError` naming the first NaN/inf cell of ``values`` (n, ch)."""
-    if values.dtype.kind != "f":
-        return
-    bad = ~np.isfinite(values)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise ImportFormatError(
-            path, f"{row_word} {int(r) + first_row}, channel {labels[c]!r}: value {values[r, c]!r} is not a finite number"
-        )

@@ -35,11 +35,23 @@ def read(path: Path) -> ImportedRecording:
     with open(path, "rb") as fh:
         if fh.read(4) != b"XDF:":
             raise ImportFormatError(path, "not an XDF file (no 'XDF:' magic)")
-    logging.getLogger("pyxdf").setLevel(logging.CRITICAL)  # its chunk warnings are turned into our notes/errors
+    # pyxdf logs damaged chunks and carries on with what it could read; a damaged file is refused instead (its
+    # per-segment warnings are noise and stay quiet).
+    log, problems = logging.getLogger("pyxdf"), _Collect()
+    saved_level, saved_propagate = log.level, log.propagate
+    log.setLevel(logging.ERROR)
+    log.propagate = False
+    log.addHandler(problems)
     try:
         xdf_streams, header = pyxdf.load_xdf(str(path))
     except Exception as e:  # pyxdf raises whatever its parser hits (XML, struct, Runtime errors)
         raise ImportFormatError(path, f"XDF file cannot be parsed ({type(e).__name__}: {e}); truncated or corrupt?") from None
+    finally:
+        log.removeHandler(problems)
+        log.setLevel(saved_level)
+        log.propagate = saved_propagate
+    if problems.messages:
+        raise ImportFormatError(path, f"damaged XDF file (truncated or corrupt?): pyxdf: {problems.messages[0]}")
     if not xdf_streams:
         raise ImportFormatError(path, "no streams in the XDF file (truncated or corrupt?)")
 
@@ -50,6 +62,8 @@ def read(path: Path) -> ImportedRecording:
         fmt = _first(info, "channel_format")
         srate = _float(path, _first(info, "nominal_srate") or "0", f"stream {name!r} nominal rate")
         n = len(s["time_stamps"])
+        if not s.get("footer"):
+            notes.append(f"XDF stream {name!r} has no footer: the recorder did not close the file cleanly")
         if n == 0:
             notes.append(f"XDF stream {name!r} skipped: empty")
         elif fmt == "string":
@@ -80,7 +94,7 @@ def read(path: Path) -> ImportedRecording:
         x = x.astype(dtype, copy=False)
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             r, c = np.argwhere(~np.isfinite(x))[0]
-            raise ImportFormatError(path, f"stream {name!r}, sample {r}, channel {c + 1}: value {x[r, c]!r} is not finite")
+            raise ImportFormatError(path, f"stream {name!r}, sample {r}, channel {c + 1}: value {float(x[r, c])} is not finite")
         ts = np.asarray(s["time_stamps"], dtype=np.float64)
         stream_gaps, idx = _segment_gaps(info.get("segments") or [(0, len(ts) - 1)], ts, rate)
         chans, al = _channels(info, n_ch)
@@ -137,6 +151,15 @@ def read(path: Path) -> ImportedRecording:
         notes=notes,
         meta=meta,
     )
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _segment_gaps(segments, ts: np.ndarray, rate: float) -> tuple[list[tuple[int, int]], np.ndarray]:
