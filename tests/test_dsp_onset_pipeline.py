@@ -14,7 +14,7 @@ from dsp.normalise import percent_mvc
 from dsp.onset import _hysteresis_segments, onsets_threshold, onsets_tkeo, teager_kaiser
 from dsp.pipeline import PipelineConfig, StreamPipeline, run_batch
 from dsp.spectral import SpectralSeries, spectral_indices
-from tests.naive_dsp import naive_hysteresis, naive_moving_rms
+from naive_dsp import naive_hysteresis, naive_moving_rms
 
 RATES = [500.0, 1000.0, 1024.0, 2000.0, 2048.0]
 
