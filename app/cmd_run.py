@@ -33,15 +33,15 @@ def demo_simulator(seed: int):
 
 
 def make_source(args: argparse.Namespace):
-    """Build the chosen source; returns ``(source, description)``."""
+    """Build the chosen source; returns ``(source, description, affected_side)``."""
     sim = demo_simulator(args.seed)
     if args.source == "simulator":
         from sensors.sim import SimulatorSource
 
-        return SimulatorSource(sim, speed=1.0), "simulator (right side affected, demo patient)"
+        return SimulatorSource(sim, speed=1.0), "simulator (demo patient, right side affected)", sim.config.affected_side
     from sensors.virtual.demo import virtual_ble_source
 
-    return virtual_ble_source(sim), "simulator via a virtual Medius BLE board"
+    return virtual_ble_source(sim), "simulator via a virtual Medius BLE board", sim.config.affected_side
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     dsp.warmup()  # compile/load the kernels now, so the first live tick never compiles
     sensors = SensorThread()
     try:
-        source, description = make_source(args)
-        session = LiveSession(sensors, mains_hz=args.mains)
+        source, description, affected_side = make_source(args)
+        session = LiveSession(sensors, mains_hz=args.mains, affected_side=affected_side)
         sensors.start(source).result(timeout=30)
         if args.headless:
             return _run_headless(session, args.seconds)

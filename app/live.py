@@ -83,6 +83,21 @@ class LiveStream:
         return 100.0 * self.lost / total if total else 0.0
 
 
+@dataclass(frozen=True)
+class TrialPeak:
+    """Peak 500 ms RMS of each muscle of the working side over one finished exercise or hold, as %MVIC."""
+
+    kind: str
+    movement: str
+    side: str
+    pct_mvic: dict  # muscle -> peak %MVIC (None without a reference)
+
+    @property
+    def ratio(self) -> float | None:
+        g, t = self.pct_mvic.get("gluteus_medius"), self.pct_mvic.get("tfl")
+        return g / t if g is not None and t is not None and t > 1.0 else None
+
+
 @dataclass
 class PumpStats:
     items: int = 0
@@ -103,17 +118,22 @@ class LiveSession:
         Mains notch for EMG streams.
     recorder : object with ``put(item)``, optional
         Receives every frame and event, unchanged (raw counts: lossless).
+    affected_side : "left", "right" or None
+        Sign convention of the symmetry index (affected minus unaffected).
     """
 
-    def __init__(self, sensors, display_s: float = 10.0, mains_hz: float | None = None, recorder=None) -> None:
+    def __init__(self, sensors, display_s: float = 10.0, mains_hz: float | None = None, recorder=None,
+                 affected_side: str | None = None) -> None:
         self._sensors = sensors
         self.display_s = float(display_s)
         self.mains_hz = mains_hz
         self.recorder = recorder
+        self.affected_side = affected_side
         self.streams: dict[str, LiveStream] = {}
         self.events: list[Event] = []  # everything that is not a frame, for the UI's log
         self.trial: dict | None = None  # payload of the running trial, if any
         self.mvic_ref: dict[tuple[str, str], float] = {}  # (muscle, side) -> reference RMS, physical units
+        self.finished: list[TrialPeak] = []  # exercises and holds done so far, in order
         self.ended = False
         self.stats = PumpStats()
 
@@ -208,9 +228,25 @@ class LiveSession:
             for s in self.emg_streams():
                 s.trial_peak = None
             return
-        if payload.get("kind") == "mvic":
+        kind = payload.get("kind")
+        if kind == "mvic":
             self._take_mvic(payload.get("muscle"), payload.get("side"))
+        elif kind in ("exercise", "hold"):
+            self._take_peak(payload)
         self.trial = None
+
+    def _take_peak(self, payload: dict) -> None:
+        side = payload.get("side")
+        pct = {}
+        for s in self.emg_streams():
+            if s.trial_peak is None:
+                continue
+            for c, ch in enumerate(s.info.channels):
+                ref = self.mvic_ref.get((ch.muscle, ch.side))
+                if ch.side == side and ch.muscle:
+                    pct[ch.muscle] = 100.0 * float(s.trial_peak[c]) / ref if ref else None
+        self.finished.append(TrialPeak(payload.get("kind", ""), payload.get("movement") or payload.get("kind", ""),
+                                       side, pct))
 
     def _take_mvic(self, muscle: str | None, side: str | None) -> None:
         """At the end of an MVIC trial, its peak 500 ms RMS becomes the reference (the best trial wins)."""
@@ -234,6 +270,21 @@ class LiveSession:
                 if ref:
                     out[(ch.muscle, ch.side)] = 100.0 * float(s.latest_mvic_rms[c]) / ref
         return out
+
+
+def symmetry_index(affected: float, unaffected: float) -> float | None:
+    """SI = (A - U) / (0.5 (A + U)) x 100 % (clinical.md §8); None when both are too small to compare (< 5 %MVIC)."""
+    if affected + unaffected < 5.0:
+        return None
+    return (affected - unaffected) / (0.5 * (affected + unaffected)) * 100.0
+
+
+def side_pairs(finished: list[TrialPeak]) -> dict[str, dict[str, TrialPeak]]:
+    """Latest finished trial per movement and side: ``{movement: {"left": TrialPeak, "right": TrialPeak}}``."""
+    out: dict[str, dict[str, TrialPeak]] = {}
+    for t in finished:
+        out.setdefault(t.movement, {})[t.side] = t
+    return out
 
 
 def feedback_summary(pct: dict[tuple[str, str], float]) -> dict[str, dict[str, float | None]]:

@@ -6,11 +6,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QFont
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QLabel, QMainWindow, QSplitter, QToolBar,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QHeaderView, QLabel,
+                               QMainWindow, QSplitter, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
 
 from app.gui.widgets import GMED_COLOUR, TFL_COLOUR, PercentBar
-from app.live import LiveSession, LiveStream, feedback_summary
+from app.live import LiveSession, LiveStream, feedback_summary, side_pairs, symmetry_index
 
 MUSCLE_TITLES = {"gluteus_medius": "GMed", "tfl": "TFL", "gluteus_maximus": "GMax"}
 TICK_MS = 33  # ~30 Hz redraw; the pump drains everything each tick whatever the rate
@@ -95,9 +95,22 @@ class MainWindow(QMainWindow):
         self.sides = {side: SidePanel(side) for side in ("left", "right")}
         for panel in self.sides.values():
             rl.addWidget(panel)
+        done = QGroupBox("Finished exercises: peak %MVIC of the working side")
+        dl = QVBoxLayout(done)
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Exercise", "Side", "GMed", "TFL", "GMed:TFL"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setMinimumHeight(160)
+        dl.addWidget(self.table)
         self.symmetry = QLabel("")
         self.symmetry.setWordWrap(True)
-        rl.addWidget(self.symmetry)
+        self.symmetry.setTextFormat(Qt.TextFormat.RichText)
+        dl.addWidget(self.symmetry)
+        rl.addWidget(done)
         quality = QGroupBox("Signal and link")
         ql = QGridLayout(quality)
         self.quality_label = QLabel("")
@@ -128,34 +141,46 @@ class MainWindow(QMainWindow):
         self.timer.start()
 
     # -- plots ---------------------------------------------------------------------------------------------
+    def _new_plot(self, title: str, left: str):
+        p = self.plots.addPlot(row=self.plots.ci.layout.rowCount(), col=0)
+        p.setLabel("left", left)
+        p.getAxis("left").setWidth(70)
+        p.getAxis("left").enableAutoSIPrefix(False)
+        p.setDownsampling(auto=True, mode="peak")
+        p.setClipToView(True)
+        p.setMouseEnabled(x=False, y=True)
+        p.showGrid(x=True, y=True, alpha=0.15)
+        p.setTitle(title, size="9pt")
+        return p
+
     def _build_plots(self, s: LiveStream) -> None:
-        sid = s.info.stream_id
         n = s.display.capacity
         x = (np.arange(n) - (n - 1)) / s.info.rate_hz  # seconds before now
         items, filt, env = [], [], []
-        for c, ch in enumerate(s.info.channels):
-            unit = ch.unit.replace("uV", "µV")
-            p = self.plots.addPlot(row=self.plots.ci.layout.rowCount(), col=0)
-            p.setLabel("left", channel_title(ch), units=None)
-            p.getAxis("left").setWidth(70)
-            p.setDownsampling(auto=True, mode="peak")
-            p.setClipToView(True)
-            p.setMouseEnabled(x=False, y=True)
-            p.setXRange(x[0], 0, padding=0)
-            p.showGrid(x=True, y=True, alpha=0.15)
-            colour = GMED_COLOUR if ch.muscle == "gluteus_medius" else TFL_COLOUR
-            if s.is_emg:
-                filt.append(p.plot(pen=pg.mkPen((160, 160, 160), width=1)))
+        if s.is_emg:
+            for ch in s.info.channels:
+                unit = ch.unit.replace("uV", "µV")
+                p = self._new_plot(f"{channel_title(ch)}: filtered EMG (grey) and 100 ms RMS", f"{channel_title(ch)} ({unit})")
+                colour = GMED_COLOUR if ch.muscle == "gluteus_medius" else TFL_COLOUR
+                filt.append(p.plot(pen=pg.mkPen((165, 165, 165), width=1)))
                 env.append(p.plot(pen=pg.mkPen(colour.darker(110), width=2)))
-                p.setTitle(f"{channel_title(ch)} — filtered EMG ({unit}, grey) and 100 ms RMS", size="9pt")
-            else:
-                filt.append(p.plot(pen=pg.mkPen((60, 60, 60), width=1.5)))
-                p.setTitle(f"{ch.label} ({unit})", size="9pt")
-            if items:
-                p.setXLink(items[0])
+                items.append(p)
+        else:
+            units = sorted({ch.unit for ch in s.info.channels})
+            p = self._new_plot(f"{s.info.stream_id} ({s.info.rate_hz:g} Hz)", ", ".join(units))
+            p.addLegend(offset=(5, 5), labelTextSize="8pt")
+            palette = [(40, 40, 40), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (23, 190, 207)]
+            for c, ch in enumerate(s.info.channels):
+                filt.append(p.plot(pen=pg.mkPen(palette[c % len(palette)], width=1.5), name=f"{ch.label} ({ch.unit})"))
             items.append(p)
-        items[-1].setLabel("bottom", "time", units="s")
-        self._curves[sid] = (items, filt, env, x)
+        for p in items:
+            p.setXRange(x[0], 0, padding=0)
+            if self._curves:
+                p.setXLink(next(iter(self._curves.values()))[0][0])
+            elif p is not items[0]:
+                p.setXLink(items[0])
+        items[-1].setLabel("bottom", "time before now", units="s")
+        self._curves[s.info.stream_id] = (items, filt, env, x)
 
     def _draw(self) -> None:
         for sid, s in self.session.streams.items():
@@ -177,13 +202,7 @@ class MainWindow(QMainWindow):
         summary = feedback_summary(sess.percent_mvic())
         for side, panel in self.sides.items():
             panel.show_values(summary[side])
-        g_l, g_r = summary["left"]["gmed_pct"], summary["right"]["gmed_pct"]
-        if g_l is not None and g_r is not None and (g_l + g_r) > 5.0:
-            si = (g_l - g_r) / (0.5 * (g_l + g_r)) * 100.0
-            self.symmetry.setText(f"GMed left vs right, now: symmetry index {si:+.0f} % "
-                                  f"(left − right over their mean)")
-        else:
-            self.symmetry.setText("GMed left vs right: shown once both sides are active")
+        self._finished_table()
         lines = []
         for s in sess.streams.values():
             rate = f"{s.info.rate_hz:g} Hz"
@@ -194,6 +213,36 @@ class MainWindow(QMainWindow):
         self.quality_label.setText("<br>".join(lines))
         recent = [e for e in sess.events[-3:] if e.kind.value in ("error", "disconnected", "reconnecting", "connected")]
         self.event_label.setText("\n".join(f"{e.kind.value}: {e.message}" for e in recent))
+
+    def _finished_table(self) -> None:
+        finished = self.session.finished
+        if self.table.rowCount() != len(finished):
+            fmt = lambda v: "—" if v is None else f"{v:.0f} %"  # noqa: E731
+            self.table.setRowCount(len(finished))
+            for r, t in enumerate(finished):
+                cells = [t.movement.replace("_", " "), t.side, fmt(t.pct_mvic.get("gluteus_medius")),
+                         fmt(t.pct_mvic.get("tfl")), "—" if t.ratio is None else f"{t.ratio:.2f}"]
+                for c, text in enumerate(cells):
+                    self.table.setItem(r, c, QTableWidgetItem(text))
+            self.table.scrollToBottom()
+        affected = self.session.affected_side
+        lines = []
+        for movement, sides in side_pairs(finished).items():
+            if len(sides) < 2:
+                continue
+            a_side = affected or "left"
+            u_side = "right" if a_side == "left" else "left"
+            a = sides[a_side].pct_mvic.get("gluteus_medius")
+            u = sides[u_side].pct_mvic.get("gluteus_medius")
+            si = None if a is None or u is None else symmetry_index(a, u)
+            if si is not None:
+                lines.append(f"{movement.replace('_', ' ')}: GMed SI {si:+.0f} %")
+        other = {"left": "right", "right": "left"}.get(affected)
+        who = f"affected {affected} vs unaffected {other}" if affected else "left vs right"
+        self.symmetry.setText(f"<b>GMed symmetry ({who}):</b> " + ("; ".join(lines) if lines else
+                              "shown when an exercise is done on both sides")
+                              + "<br><small>SI = (A − U) / mean(A, U). One trial each; the report gives spread "
+                                "over repetitions.</small>")
 
     def tick(self) -> None:
         self.session.pump()
