@@ -173,8 +173,8 @@ class LiveSession:
         if s is None:  # a frame before its STREAMS event: the source broke the contract; show, don't crash
             self.events.append(Event(EventKind.ERROR, message=f"frame for undeclared stream {frame.stream_id!r}"))
             return
-        if frame.first_index > s.next_index:
-            self._gap(s, frame.first_index - s.next_index, counted=False)
+        if frame.first_index > s.next_index:  # a jump without a GAP event: still a gap
+            self._gap(s, frame.first_index - s.next_index)
         elif frame.first_index < s.next_index:  # overlap/duplicate: keep only what is new
             skip = s.next_index - frame.first_index
             if skip >= frame.n_samples:
@@ -198,12 +198,12 @@ class LiveSession:
                 s.fatigue_mdf_hz.append((float(t), mdf.copy()))
             del s.fatigue_mdf_hz[:-120]
 
-    def _gap(self, s: LiveStream, n_missing: int, counted: bool) -> None:
+    def _gap(self, s: LiveStream, n_missing: int) -> None:
         s.display.write_gap(n_missing)
         if s.envelope is not None:
             s.envelope.write_gap(n_missing)
-        if not counted:
-            s.lost += n_missing
+        s.lost += n_missing
+        s.next_index += n_missing
 
     def _event(self, event: Event) -> None:
         kind = event.kind
@@ -215,8 +215,10 @@ class LiveSession:
         del self.events[:-500]
         if kind is EventKind.GAP:
             s = self.streams.get(event.payload.get("stream_id"))
-            if s is not None:
-                s.lost += int(event.payload.get("n_missing", 0))
+            if s is not None:  # count only what an index jump has not already counted
+                end = int(event.payload.get("start_index", 0)) + int(event.payload.get("n_missing", 0))
+                if end > s.next_index:
+                    self._gap(s, end - s.next_index)
         elif kind is EventKind.TRIAL:
             self._trial(event.payload)
         elif kind is EventKind.END:
