@@ -176,3 +176,38 @@ def test_garbage_notifications_become_error_events_never_exceptions(garbage):
         assert items[-1].kind is EventKind.END
 
     run(main())
+
+
+def test_control_commands_and_replies_over_bleak():
+    from bleak import BleakClient
+
+    async def main():
+        radio, peripheral, result, _ = await _setup(2, 1000, 247, speed=None)
+        client = BleakClient(result.device, backend=radio.client_backend)
+        await client.connect()
+        replies: asyncio.Queue[bytes] = asyncio.Queue()
+        await client.start_notify(mp.CONTROL_UUID, lambda _c, d: replies.put_nowait(bytes(d)))
+
+        async def send(raw: bytes) -> bytes:
+            await client.write_gatt_char(mp.CONTROL_UUID, raw, response=True)
+            return await asyncio.wait_for(replies.get(), 5)
+
+        assert await send(mp.command(mp.OP_SET_RATE, 500)) == bytes([0xF0, 0x03, 0])
+        info = mp.MediusInfo.from_json(bytes(await client.read_gatt_char(mp.INFO_UUID)))
+        assert info.fs_hz == 500 and info.samples_per_packet == 60
+        assert await send(b"\x03\x00\x00") == bytes([0xF0, 0x03, 2])  # 0 Hz: invalid parameter
+        assert await send(mp.command(mp.OP_IDENTIFY)) == bytes([0xF0, 0x04, 0])
+        assert peripheral.identify_count == 1
+        assert await send(b"\x7f") == bytes([0xF0, 0x7F, 1])  # unknown opcode
+        assert await send(mp.command(mp.OP_STOP)) == bytes([0xF0, 0x02, 3])  # not streaming
+        assert await send(mp.command(mp.OP_START)) == bytes([0xF0, 0x01, 0])
+        assert mp.decode_status(bytes(await client.read_gatt_char(mp.STATUS_UUID)))["state"] == 1
+        assert await send(mp.command(mp.OP_SET_RATE, 1000)) == bytes([0xF0, 0x03, 3])  # only while stopped
+        assert await send(mp.command(mp.OP_START)) == bytes([0xF0, 0x01, 3])
+        assert await send(mp.command(mp.OP_STOP)) == bytes([0xF0, 0x02, 0])
+        assert not peripheral.streaming
+        assert await client.read_gatt_char(mp.BATTERY_LEVEL_UUID) == bytes([66])  # 3900 mV on a LiPo scale
+        await client.disconnect()
+        await radio.close()
+
+    run(main())
