@@ -109,7 +109,9 @@ def coalesce(items: list[Item]) -> list[Item]:
         run.clear()
 
     for item in items:
-        if isinstance(item, Frame) and run and (item.stream_id != run[-1].stream_id or item.first_index != run[-1].end_index):
+        contiguous = bool(run) and isinstance(item, Frame) and item.stream_id == run[-1].stream_id \
+            and item.first_index == run[-1].end_index
+        if isinstance(item, Frame) and run and not contiguous:
             flush()
         if isinstance(item, Frame):
             run.append(item)

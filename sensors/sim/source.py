@@ -139,7 +139,8 @@ class SimulatorSource:
                                      arrival_s=time.monotonic()))
         return sorted(out, key=lambda e: (e.payload["index"], e.payload["phase"] == "start"))
 
-    def _packets(self, stream_id: str, p0: int, p1: int, size: int, lost: np.ndarray, counts_fn, now: float) -> list[Item]:
+    def _packets(self, stream_id: str, p0: int, p1: int, size: int, lost: np.ndarray, counts_fn,
+                 now: float) -> list[Item]:
         """Frames for packets ``[p0, p1)`` of one stream, with a GAP for each run of dropped packets."""
         out: list[Item] = []
         keep = ~lost[p0:p1]

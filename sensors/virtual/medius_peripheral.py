@@ -221,7 +221,8 @@ class MediusPeripheral(VirtualPeripheral):
         flags = mp.FLAG_OVERRUN if self._pending_overrun else 0
         # a real radio buffer is finite: a packet that does not fit is dropped (and still numbered)
         room = self.tx_backlog() < self.tx_buffer_fragments
-        if room and not self._link_down and await self.notify(self.data_char, mp.encode_data_packet(seq, flags, samples)):
+        packet = mp.encode_data_packet(seq, flags, samples)
+        if room and not self._link_down and await self.notify(self.data_char, packet):
             self._pending_overrun = False
         else:
             self.samples_unsent += n
