@@ -211,3 +211,50 @@ def test_control_commands_and_replies_over_bleak():
         await radio.close()
 
     run(main())
+
+
+def test_packets_lost_on_the_air_become_exact_gaps_and_clipping_is_flagged():
+    async def main():
+        radio = await VirtualRadio.create()
+
+        def generate(first, n):  # ramp on channel 1, channel 0 at the rail every 1000th sample
+            out = ramp_generator(2, ramp_channel=1)(first, n)
+            idx = np.arange(first, first + n)
+            out[idx % 1000 == 0, 0] = 32767
+            return out
+
+        peripheral = await radio.add(MediusPeripheral(_channels(2), generate, fs_hz=1000, speed=None,
+                                                      packet_loss=0.05, seed=11))
+        (result,) = [r for r in await scan([mp.MediusProfile()], 0.2, backend=radio.scanner_backend) if r.profiles]
+        source = BleSource(result.device, mp.MediusProfile(), scanner_backend=radio.scanner_backend,
+                           client_backend=radio.client_backend)
+        await source.start()
+        next_index, gap_total, total = 0, 0, 20 * 1000
+        async for item in source.items():
+            if isinstance(item, Frame):
+                assert item.first_index == next_index
+                _check_ramp(item)
+                next_index = item.end_index
+                if next_index >= total:
+                    break
+            elif item.kind is EventKind.GAP:
+                assert item.payload["start_index"] == next_index
+                next_index += item.payload["n_missing"]
+                gap_total += item.payload["n_missing"]
+        await source.stop()
+        n_packets = next_index // 60
+        lost = {p for p in peripheral.unsent_packets if p < n_packets}
+        # every gap is exactly the packets the board failed to send, and the loss rate is the parameter's
+        assert gap_total == 60 * len(lost) > 0
+        assert abs(len(lost) / n_packets - 0.05) < 4 * np.sqrt(0.05 * 0.95 / n_packets)
+        # the decoder has seen packets [0, seen) (it decoded past where we stopped reading)
+        stats = source.decoder.stats
+        seen = stats.packets + stats.lost_packets
+        lost_seen = [p for p in peripheral.unsent_packets if p < seen]
+        assert stats.lost_packets == len(lost_seen)
+        received = np.setdiff1d(np.arange(seen), lost_seen)
+        with_rail = np.unique(np.arange(0, seen * 60, 1000) // 60)
+        assert source.decoder.clipped_packets == np.intersect1d(received, with_rail).size > 0
+        await radio.close()
+
+    run(main())
