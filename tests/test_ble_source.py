@@ -258,3 +258,36 @@ def test_packets_lost_on_the_air_become_exact_gaps_and_clipping_is_flagged():
         await radio.close()
 
     run(main())
+
+
+def test_device_reset_during_outage_restarts_the_run_with_an_estimated_gap():
+    async def main():
+        radio, peripheral, _, source = await _setup(2, 1000, 247, speed=5.0, backoff_s=0.05)
+        await source.start()
+        next_index, gap, after = 0, None, []
+        async for item in source.items():
+            if isinstance(item, Frame):
+                assert item.first_index == next_index
+                next_index = item.end_index
+                if gap is None and next_index >= 3000 and peripheral.streaming and peripheral.connections == 1:
+                    await peripheral.force_disconnect()
+                    peripheral.stop_streaming()  # the board reset: its counter will start again at 0
+                if gap is not None:
+                    after.append(item)
+                    if len(after) >= 3:
+                        break
+            elif item.kind is EventKind.GAP:
+                gap = item
+                assert item.payload["start_index"] == next_index
+                next_index += item.payload["n_missing"]
+        assert gap.payload["exact"] is False and gap.payload["n_missing"] > 0
+        assert source.profile.resumed is False  # START was sent again
+        # the new run's samples sit after the estimated gap; its ramp restarted at the device's index 0
+        first = after[0]
+        offset = gap.payload["start_index"] + gap.payload["n_missing"]
+        assert first.first_index == offset
+        np.testing.assert_array_equal(first.counts[:, 1].view(np.uint16), np.arange(first.n_samples))
+        await source.stop()
+        await radio.close()
+
+    run(main())
