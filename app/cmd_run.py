@@ -39,9 +39,9 @@ def make_source(args: argparse.Namespace):
         from sensors.sim import SimulatorSource
 
         return SimulatorSource(sim, speed=1.0), "simulator (demo patient, right side affected)", sim.config.affected_side
-    from sensors.virtual.demo import virtual_ble_source
+    from sensors.virtual.demo import VirtualBoardSource
 
-    return virtual_ble_source(sim), "simulator via a virtual Medius BLE board", sim.config.affected_side
+    return VirtualBoardSource(sim), "simulator via a virtual Medius BLE board", sim.config.affected_side
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_headless(session, seconds: float | None) -> int:
-    from app.live import feedback_summary
-
     t_end = None if seconds is None else time.monotonic() + seconds
     next_print = time.monotonic() + 1.0
     try:
@@ -73,20 +71,33 @@ def _run_headless(session, seconds: float | None) -> int:
             session.pump()
             if time.monotonic() >= next_print:
                 next_print += 1.0
-                summary = feedback_summary(session.percent_mvic())
-                parts = []
-                for side, v in summary.items():
-                    g = "—" if v["gmed_pct"] is None else f"{v['gmed_pct']:.0f}"
-                    t = "—" if v["tfl_pct"] is None else f"{v['tfl_pct']:.0f}"
-                    r = "—" if v["ratio"] is None else f"{v['ratio']:.2f}"
-                    parts.append(f"{side}: GMed {g} %MVIC, TFL {t} %MVIC, ratio {r}")
-                trial = session.trial or {}
-                label = trial.get("kind", "rest")
-                lost = sum(s.lost for s in session.streams.values())
-                print(f"[{label:>8}] " + " | ".join(parts) + f" | lost {lost} samples", flush=True)
+                print(_status_line(session), flush=True)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _status_line(session) -> str:
+    """One line of what the window shows: %MVIC (or µV RMS before any MVIC) per muscle and side, ratio, loss."""
+    from app.live import feedback_summary
+
+    pct = session.percent_mvic()
+    parts = []
+    if pct:
+        for side, v in feedback_summary(pct).items():
+            g = "—" if v["gmed_pct"] is None else f"{v['gmed_pct']:.0f}"
+            t = "—" if v["tfl_pct"] is None else f"{v['tfl_pct']:.0f}"
+            r = "—" if v["ratio"] is None else f"{v['ratio']:.2f}"
+            parts.append(f"{side}: GMed {g} %MVIC, TFL {t} %MVIC, ratio {r}")
+    else:
+        for s in session.emg_streams():
+            if s.latest_mvic_rms is not None:
+                parts.append(", ".join(f"{c.label} {v:.0f} {c.unit.replace('uV', 'µV')} RMS"
+                                       for c, v in zip(s.info.channels, s.latest_mvic_rms)))
+    trial = (session.trial or {}).get("kind", "rest")
+    received = sum(s.received for s in session.streams.values())
+    lost = sum(s.lost for s in session.streams.values())
+    return f"[{trial:>8}] " + " | ".join(parts) + f" | {received} samples, lost {lost}"
 
 
 def _run_window(session, description: str, args: argparse.Namespace) -> int:

@@ -73,4 +73,12 @@ def test_headless_run_prints_live_numbers():
     result = _medius("--headless", "--seconds", "3")
     assert result.returncode == 0, result.stderr
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("[")]
-    assert len(lines) >= 2 and "lost 0 samples" in lines[-1]
+    assert len(lines) >= 2 and lines[-1].endswith("lost 0")
+
+
+def test_headless_run_over_the_virtual_ble_board():
+    result = _medius("--headless", "--seconds", "4", "--source", "virtual-ble")
+    assert result.returncode == 0, result.stderr
+    last = [ln for ln in result.stdout.splitlines() if ln.startswith("[")][-1]
+    received = int(last.split(" samples")[0].rsplit(" ", 1)[1])
+    assert received > 2000 and "µV RMS" in last  # EMG flowed through bleak + Bumble; no MVIC over this path
