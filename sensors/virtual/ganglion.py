@@ -1,0 +1,110 @@
+"""A virtual OpenBCI Ganglion speaking firmware 2.x (deltas) or 3.x (truncated MSBs), chosen by its revision."""
+
+from __future__ import annotations
+
+from sensors.ble import ganglion as proto
+from sensors.virtual.peripheral import Characteristic, CharacteristicValue, Service
+from sensors.virtual.streaming import StreamingPeripheral
+
+P = Characteristic.Properties
+DEVICE_INFORMATION_UUID = "180A"
+ACCEL_AXES = (-10, 20, 30)  # int8 x, y, z the virtual board reports
+
+
+def ganglion_value(sample: int, channel: int) -> int:
+    """24-bit count at `sample`: a sawtooth per channel, in steps of 256 so 3.x truncation and 2.x's
+    one-bit sign loss leave it exact, with jumps small enough for an 18-bit delta."""
+    return 256 * ((sample * (channel + 1)) % 200) - 25600
+
+
+def _signed_to_field(value: int, bits: int) -> int:
+    # Firmware: the sign bit (bit 31) overwrites bit 0, then only the low `bits` bits are sent.
+    value = (value & ~1) | (1 if value < 0 else 0)
+    return value & ((1 << bits) - 1)
+
+
+def pack_two_samples(values: list[int], bits: int) -> bytes:
+    """Eight fields (sample 1 ch1..4, sample 2 ch1..4) packed big-endian and bit-contiguous."""
+    packed = 0
+    for v in values:
+        packed = (packed << bits) | _signed_to_field(v, bits)
+    n_bytes = (8 * bits + 7) // 8
+    return (packed << (8 * n_bytes - 8 * bits)).to_bytes(n_bytes, "big")
+
+
+class VirtualGanglion(StreamingPeripheral):
+    """Streams `n_packets` data packets after ``b``; ``n``/``N`` switch the accelerometer (18/19-bit packets).
+
+    Parameters
+    ----------
+    firmware : str
+        Software Revision string served at 0x2A28 ("2.0.1" or "3.0.2"), which also picks the packet format.
+    """
+
+    def __init__(self, firmware: str = "3.0.2", name: str = "Ganglion-1a2b", *, n_packets: int = 300,
+                 drop_every: int | None = None):
+        super().__init__(name, (proto.SERVICE_UUID,), n_packets=n_packets, drop_every=drop_every)
+        self.firmware = firmware
+        self.accel = True  # the firmware's power-on default
+
+    def build_services(self) -> list[Service]:
+        self.data = Characteristic(proto.NOTIFY_UUID, P.NOTIFY | P.READ, Characteristic.READABLE, b"")
+        self.write = Characteristic(
+            proto.WRITE_UUID,
+            P.WRITE | P.WRITE_WITHOUT_RESPONSE,
+            Characteristic.WRITEABLE,
+            CharacteristicValue(write=self._on_write),
+        )
+        disconnect = Characteristic(proto.NOTIFY_UUID.replace("2d30c082", "2d30c084"), P.WRITE, Characteristic.WRITEABLE, b"")
+        revision = Characteristic(proto.SOFTWARE_REVISION_UUID, P.READ, Characteristic.READABLE, self.firmware.encode())
+        return [Service(proto.SERVICE_UUID, [self.data, self.write, disconnect]), Service(DEVICE_INFORMATION_UUID, [revision])]
+
+    def _on_write(self, connection, value: bytes) -> None:
+        self.writes.append(bytes(value))
+        command = bytes(value)
+        if command == proto.ACCEL_ON:
+            self.accel = True
+        elif command == proto.ACCEL_OFF:
+            self.accel = False
+        elif command == proto.START:
+            self.start_streaming(self._stream_v2() if self.firmware.startswith("2.") else self._stream_v3())
+        elif command == proto.STOP:
+            self.stop_streaming()
+
+    async def _send(self, k: int, packet: bytes) -> None:
+        if not self.dropped(k) and await self.notify(self.data, packet):
+            self.sent += 1
+
+    def _accel_byte(self, pid: int) -> bytes:
+        slot = pid % 10
+        return bytes([ACCEL_AXES[slot - 1] & 0xFF]) if slot in (1, 2, 3) else b"\x00"
+
+    async def _stream_v3(self) -> None:
+        for k in range(self.n_packets):
+            pid = k % 100 + (0 if self.accel else 100)
+            bits = 18 if self.accel else 19
+            samples = [ganglion_value(s, c) >> (24 - bits) for s in (2 * k, 2 * k + 1) for c in range(4)]
+            packet = bytes([pid]) + pack_two_samples(samples, bits)
+            await self._send(k, packet + (self._accel_byte(pid) if bits == 18 else b""))
+
+    async def _stream_v2(self) -> None:
+        sample = 0
+        last = [0] * 4
+        for k in range(self.n_packets):
+            pos = k % 101
+            if pos == 0:  # raw packet: one sample as 4 × int24 BE, padded
+                last = [ganglion_value(sample, c) for c in range(4)]
+                body = b"".join((v & 0xFFFFFF).to_bytes(3, "big") for v in last) + proto.RAW_PADDING
+                await self._send(k, bytes([0]) + body)
+                sample += 1
+                continue
+            bits = 18 if self.accel else 19
+            pid = pos if self.accel else pos + 100
+            deltas = []
+            for s in (sample, sample + 1):
+                current = [ganglion_value(s, c) for c in range(4)]
+                deltas += [p - c for p, c in zip(last, current)]  # previous − current, as the firmware does
+                last = current
+            sample += 2
+            packet = bytes([pid]) + pack_two_samples(deltas, bits)
+            await self._send(k, packet + (self._accel_byte(pid) if bits == 18 else b""))
