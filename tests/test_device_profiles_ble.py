@@ -141,6 +141,22 @@ def test_ganglion_v3_over_ble_loss_is_exact():
     assert f"{100 * dec.stats.lost_samples / 2000:.2f}" == "2.00" and dec.stats.lost_packets == 20
 
 
+@pytest.mark.parametrize("firmware", ["2.0.1", "3.0.2"])
+def test_ganglion_without_software_revision_detects_firmware_from_data(firmware):
+    peripheral = VirtualGanglion(firmware, n_packets=303, serve_revision=False)
+    profile = GanglionProfile()
+    streams, _, _, items, dec = run(session(peripheral, profile))
+    assert profile.firmware is None and "detected from the data" in streams[0].note
+    assert dec.firmware == int(firmware[0])
+    idx, rows = frames_of(items, "eeg")
+    # 2.x is recognised at its first (raw) packet; 3.x with the accelerometer off at its first 199 -> 100 wrap,
+    # so decoding starts at board sample 200, where the sawtooth (period 200) is back at its start.
+    assert len(idx) == (603 if firmware == "2.0.1" else 406)
+    assert idx.tolist() == list(range(len(idx)))
+    s = np.arange(len(idx))[:, None]
+    np.testing.assert_array_equal(rows, 256 * ((s * np.arange(1, 5)[None, :]) % 200) - 25600)
+
+
 @pytest.mark.parametrize("packed", [False, True])
 def test_metamotion_over_ble(packed):
     profile = MetaMotionProfile(rate_hz=100, acc_range_g=16, gyro_range_dps=2000, packed=packed)

@@ -13,8 +13,9 @@ field with bit 0 cleared, read as an N-bit two's-complement number. (BrainFlow w
 - **Firmware 3.x** sends the top 18/19 bits of each 24-bit sample: ids 0–99 (18-bit) and 100–199 (19-bit),
   rebuilt with ``<< 6`` / ``<< 5``. A cycle is 100 packets = 200 samples; a loss costs only the lost packets.
 
-The decoder is chosen from Software Revision (0x2A28). If that cannot be read, the first id-0 packet
-decides: a 2.x raw packet ends in the ``ABCDEFG`` padding, a 3.x packet does not (by chance 1 in 2⁵⁶).
+The decoder is chosen from Software Revision (0x2A28). If that cannot be read, the data decides: a 2.x raw
+packet (id 0) ends in the ``ABCDEFG`` padding, a 3.x id-0 packet does not (by chance 1 in 2⁵⁶), and only
+3.x wraps from id 199 to 100. Packets before the decision (at most one cycle, about 1 s) are not decoded.
 
 Ids 201–205 (impedance, ASCII) and 206/207 (ASCII message) are skipped without error.
 """
@@ -97,7 +98,7 @@ class GanglionDecoder:
     Parameters
     ----------
     firmware : int or None
-        Major firmware version (2 or 3); None detects it from the first id-0 packet.
+        Major firmware version (2 or 3); None detects it from the data (see the module docstring).
     accel : bool
         Whether an ``acc`` stream is declared (decoded from the 18-bit packets' last byte).
     """
@@ -115,6 +116,7 @@ class GanglionDecoder:
         self._axes: dict[int, int] = {}  # accelerometer axis -> count, for the decade being filled
         self._axes_decade: int | None = None
         self._acc_base: int | None = None
+        self._prev_pid: int | None = None  # while detecting the firmware
 
     def feed(self, char_uuid: str, data: bytes, arrival_s: float) -> list[Frame | Event]:
         self.stats.packets += 1
@@ -126,12 +128,22 @@ class GanglionDecoder:
         if len(data) != 20:
             return self._errors.bad(f"packet id {pid} of {len(data)} bytes, expected 20", arrival_s)
         if self.firmware is None:
-            if pid != 0:
-                return []  # cannot tell 2.x from 3.x yet; wait for the first id-0 packet
-            self.firmware = 2 if data[13:20] == RAW_PADDING else 3
+            self.firmware = self._detect(pid, bytes(data))
+            if self.firmware is None:
+                return []  # cannot tell 2.x from 3.x yet
         if self.firmware == 2:
             return self._feed_v2(pid, bytes(data), arrival_s)
         return self._feed_v3(pid, bytes(data), arrival_s)
+
+    def _detect(self, pid: int, data: bytes) -> int | None:
+        # 2.x opens every 101-packet cycle with a raw id-0 packet padded "ABCDEFG"; a 3.x cycle starts at id 0
+        # (18-bit) or wraps 199 -> 100 (19-bit), which 2.x never does while the accelerometer stays as set.
+        previous, self._prev_pid = self._prev_pid, pid
+        if pid == 0:
+            return 2 if data[13:20] == RAW_PADDING else 3
+        if pid == 100 and previous == 199:
+            return 3
+        return None
 
     # --- firmware 3.x: absolute truncated samples -------------------------------------------------------
     def _feed_v3(self, pid: int, data: bytes, arrival_s: float) -> list[Frame | Event]:

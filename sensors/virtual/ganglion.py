@@ -38,13 +38,17 @@ class VirtualGanglion(StreamingPeripheral):
     Parameters
     ----------
     firmware : str
-        Software Revision string served at 0x2A28 ("2.0.1" or "3.0.2"), which also picks the packet format.
+        Software Revision string ("2.0.1" or "3.0.2"), which picks the packet format.
+    serve_revision : bool
+        Whether the Device Information service with Software Revision (0x2A28) exists; without it the host
+        has to tell the firmware from the data.
     """
 
     def __init__(self, firmware: str = "3.0.2", name: str = "Ganglion-1a2b", *, n_packets: int = 300,
-                 drop_every: int | None = None):
+                 drop_every: int | None = None, serve_revision: bool = True):
         super().__init__(name, (proto.SERVICE_UUID,), n_packets=n_packets, drop_every=drop_every)
         self.firmware = firmware
+        self.serve_revision = serve_revision
         self.accel = True  # the firmware's power-on default
 
     def build_services(self) -> list[Service]:
@@ -57,7 +61,10 @@ class VirtualGanglion(StreamingPeripheral):
         )
         disconnect = Characteristic(proto.NOTIFY_UUID.replace("2d30c082", "2d30c084"), P.WRITE, Characteristic.WRITEABLE, b"")
         revision = Characteristic(proto.SOFTWARE_REVISION_UUID, P.READ, Characteristic.READABLE, self.firmware.encode())
-        return [Service(proto.SERVICE_UUID, [self.data, self.write, disconnect]), Service(DEVICE_INFORMATION_UUID, [revision])]
+        services = [Service(proto.SERVICE_UUID, [self.data, self.write, disconnect])]
+        if self.serve_revision:
+            services.append(Service(DEVICE_INFORMATION_UUID, [revision]))
+        return services
 
     def _on_write(self, connection, value: bytes) -> None:
         self.writes.append(bytes(value))
