@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from typing import Iterator
 
 from sensors.ble import bitalino as proto
 from sensors.virtual.peripheral import Characteristic, CharacteristicValue, Service
@@ -78,13 +80,21 @@ class VirtualBitalino(StreamingPeripheral):
             self.start_streaming(self._stream(len(ports)))
 
     async def _stream(self, n_channels: int) -> None:
-        pending = bytearray()
-        for i in range(self.n_packets):
-            if not self.dropped(i):
-                analog = [ramp_value(i, pos) for pos in range(n_channels)]
-                pending += encode_frame(i % 16, ramp_digital(i), analog)
-            while len(pending) >= 20 or (pending and i == self.n_packets - 1):
-                k = min(len(pending), self._rng.randint(1, 20))
-                chunk, pending = bytes(pending[:k]), pending[k:]
-                if await self.notify(self.frames, chunk):
-                    self.sent += 1
+        for k, chunk in enumerate(notifications(self.n_packets, n_channels, self._rng, self.dropped)):
+            if await self.notify(self.frames, chunk):
+                self.sent += 1
+            if k % 32 == 31:
+                await asyncio.sleep(0)  # let the central's host run, like a real connection interval
+
+
+def notifications(n_frames: int, n_channels: int, rng: random.Random, dropped=lambda i: False) -> Iterator[bytes]:
+    """The byte stream of `n_frames` ramp frames, cut into chunks of random length 1..20 (BT121 style)."""
+    pending = bytearray()
+    for i in range(n_frames):
+        if not dropped(i):
+            analog = [ramp_value(i, pos) for pos in range(n_channels)]
+            pending += encode_frame(i % 16, ramp_digital(i), analog)
+        while len(pending) >= 20 or (pending and i == n_frames - 1):
+            k = min(len(pending), rng.randint(1, 20))
+            chunk, pending = bytes(pending[:k]), pending[k:]
+            yield chunk

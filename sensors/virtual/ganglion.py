@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Iterator
+
 from sensors.ble import ganglion as proto
 from sensors.virtual.peripheral import Characteristic, CharacteristicValue, Service
 from sensors.virtual.streaming import StreamingPeripheral
@@ -74,44 +77,51 @@ class VirtualGanglion(StreamingPeripheral):
         elif command == proto.ACCEL_OFF:
             self.accel = False
         elif command == proto.START:
-            self.start_streaming(self._stream_v2() if self.firmware.startswith("2.") else self._stream_v3())
+            self.start_streaming(self._stream())
         elif command == proto.STOP:
             self.stop_streaming()
 
-    async def _send(self, k: int, packet: bytes) -> None:
-        if not self.dropped(k) and await self.notify(self.data, packet):
-            self.sent += 1
+    async def _stream(self) -> None:
+        make = packets_v2 if self.firmware.startswith("2.") else packets_v3
+        for k, packet in enumerate(make(self.n_packets, self.accel)):
+            if not self.dropped(k) and await self.notify(self.data, packet):
+                self.sent += 1
+            if k % 32 == 31:
+                await asyncio.sleep(0)
 
-    def _accel_byte(self, pid: int) -> bytes:
-        slot = pid % 10
-        return bytes([ACCEL_AXES[slot - 1] & 0xFF]) if slot in (1, 2, 3) else b"\x00"
 
-    async def _stream_v3(self) -> None:
-        for k in range(self.n_packets):
-            pid = k % 100 + (0 if self.accel else 100)
-            bits = 18 if self.accel else 19
-            samples = [ganglion_value(s, c) >> (24 - bits) for s in (2 * k, 2 * k + 1) for c in range(4)]
-            packet = bytes([pid]) + pack_two_samples(samples, bits)
-            await self._send(k, packet + (self._accel_byte(pid) if bits == 18 else b""))
+def _accel_byte(pid: int) -> bytes:
+    slot = pid % 10
+    return bytes([ACCEL_AXES[slot - 1] & 0xFF]) if slot in (1, 2, 3) else b"\x00"
 
-    async def _stream_v2(self) -> None:
-        sample = 0
-        last = [0] * 4
-        for k in range(self.n_packets):
-            pos = k % 101
-            if pos == 0:  # raw packet: one sample as 4 × int24 BE, padded
-                last = [ganglion_value(sample, c) for c in range(4)]
-                body = b"".join((v & 0xFFFFFF).to_bytes(3, "big") for v in last) + proto.RAW_PADDING
-                await self._send(k, bytes([0]) + body)
-                sample += 1
-                continue
-            bits = 18 if self.accel else 19
-            pid = pos if self.accel else pos + 100
-            deltas = []
-            for s in (sample, sample + 1):
-                current = [ganglion_value(s, c) for c in range(4)]
-                deltas += [p - c for p, c in zip(last, current)]  # previous − current, as the firmware does
-                last = current
-            sample += 2
-            packet = bytes([pid]) + pack_two_samples(deltas, bits)
-            await self._send(k, packet + (self._accel_byte(pid) if bits == 18 else b""))
+
+def packets_v3(n_packets: int, accel: bool) -> Iterator[bytes]:
+    """Firmware 3.x packets of the sawtooth: top 18 (accelerometer on) or 19 bits of each sample."""
+    bits = 18 if accel else 19
+    for k in range(n_packets):
+        pid = k % 100 + (0 if accel else 100)
+        samples = [ganglion_value(s, c) >> (24 - bits) for s in (2 * k, 2 * k + 1) for c in range(4)]
+        packet = bytes([pid]) + pack_two_samples(samples, bits)
+        yield packet + (_accel_byte(pid) if accel else b"")
+
+
+def packets_v2(n_packets: int, accel: bool) -> Iterator[bytes]:
+    """Firmware 2.x packets of the sawtooth: a raw packet every 101, deltas (previous − current) between."""
+    bits = 18 if accel else 19
+    sample = 0
+    last = [0] * 4
+    for k in range(n_packets):
+        pos = k % 101
+        if pos == 0:  # one sample as 4 × int24 BE, padded
+            last = [ganglion_value(sample, c) for c in range(4)]
+            yield bytes([0]) + b"".join((v & 0xFFFFFF).to_bytes(3, "big") for v in last) + proto.RAW_PADDING
+            sample += 1
+            continue
+        pid = pos if accel else pos + 100
+        deltas = []
+        for s in (sample, sample + 1):
+            current = [ganglion_value(s, c) for c in range(4)]
+            deltas += [p - c for p, c in zip(last, current)]
+            last = current
+        sample += 2
+        yield bytes([pid]) + pack_two_samples(deltas, bits) + (_accel_byte(pid) if accel else b"")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from typing import Iterator
 
 from sensors.ble import metamotion as proto
 from sensors.virtual.peripheral import Characteristic, CharacteristicValue, Service
@@ -12,7 +14,8 @@ P = Characteristic.Properties
 
 
 def imu_sample(module: int, k: int) -> tuple[int, int, int]:
-    """The k-th x, y, z int16 sample of the accelerometer (0x03) or gyroscope (0x13)."""
+    """The k-th x, y, z int16 sample of the accelerometer (0x03) or gyroscope (0x13): ramps of period 4000."""
+    k %= 4000
     if module == proto.ACC:
         return (k, -k, 2048)
     return (3 * k, 100, -7 * k)
@@ -55,13 +58,20 @@ class VirtualMetaMotion(StreamingPeripheral):
                 self.stop_streaming()
 
     async def _stream(self) -> None:
-        counters = {proto.ACC: 0, proto.GYRO: 0}
-        for k in range(self.n_packets):
-            for module, register in self.subscribed_register.items():
-                per = 3 if register == proto.PACKED_REGISTER[module] else 1
-                values = [v for i in range(per) for v in imu_sample(module, counters[module] + i)]
-                counters[module] += per
-                if self.dropped(k):
-                    continue
-                if await self.notify(self.data, bytes([module, register]) + struct.pack(f"<{3 * per}h", *values)):
-                    self.sent += 1
+        for k, message in enumerate(messages(self.n_packets, dict(self.subscribed_register), self.dropped)):
+            if await self.notify(self.data, message):
+                self.sent += 1
+            if k % 32 == 31:
+                await asyncio.sleep(0)
+
+
+def messages(n_packets: int, registers: dict[int, int], dropped=lambda k: False) -> Iterator[bytes]:
+    """`n_packets` data messages per subscribed sensor; `registers` maps module -> subscribed data register."""
+    counters = {module: 0 for module in registers}
+    for k in range(n_packets):
+        for module, register in registers.items():
+            per = 3 if register == proto.PACKED_REGISTER[module] else 1
+            values = [v for i in range(per) for v in imu_sample(module, counters[module] + i)]
+            counters[module] += per
+            if not dropped(k):
+                yield bytes([module, register]) + struct.pack(f"<{3 * per}h", *values)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from typing import Iterator
 
 from sensors.ble import myo as proto
 from sensors.virtual.peripheral import Characteristic, CharacteristicValue, Service
@@ -51,11 +53,19 @@ class VirtualMyo(StreamingPeripheral):
                 self.stop_streaming()
 
     async def _stream(self) -> None:
-        for k in range(self.n_packets):
-            if not self.dropped(k):
-                samples = [emg_value(s, c) for s in (2 * k, 2 * k + 1) for c in range(8)]
-                if await self.notify(self.emg[k % 4], struct.pack("<16b", *samples)):
-                    self.sent += 1
-            if k % 2 == 1:
-                if await self.notify(self.imu, struct.pack("<10h", *imu_values(k // 2))):
-                    self.sent += 1
+        chars = {**dict(zip(proto.EMG_UUIDS, self.emg)), proto.IMU_UUID: self.imu}
+        for k, (uuid, data) in enumerate(notifications(self.n_packets, self.dropped)):
+            if await self.notify(chars[uuid], data):
+                self.sent += 1
+            if k % 32 == 31:
+                await asyncio.sleep(0)
+
+
+def notifications(n_emg: int, dropped=lambda k: False) -> Iterator[tuple[str, bytes]]:
+    """``(characteristic uuid, bytes)``: `n_emg` EMG notifications in rotation, an IMU record after every second."""
+    for k in range(n_emg):
+        if not dropped(k):
+            samples = [emg_value(s, c) for s in (2 * k, 2 * k + 1) for c in range(8)]
+            yield proto.EMG_UUIDS[k % 4], struct.pack("<16b", *samples)
+        if k % 2 == 1:
+            yield proto.IMU_UUID, struct.pack("<10h", *imu_values(k // 2))
