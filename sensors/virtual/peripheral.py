@@ -124,6 +124,27 @@ class VirtualPeripheral:
             await connection.disconnect(reason=hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR)
             await asyncio.wait_for(gone.wait(), timeout=5.0)
 
+    def tx_backlog(self) -> int:
+        """Link fragments queued in this device's host stack and not yet taken by the controller."""
+        if self.device is None or self.device.host.le_acl_packet_queue is None:
+            return 0
+        queue = self.device.host.le_acl_packet_queue
+        return queue.queued - queue.completed
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait until every packet queued towards the central has left this device's host stack."""
+        if self.device is None:
+            return
+        queue = self.device.host.le_acl_packet_queue
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while queue is not None and queue.completed < queue.queued and self.connection is not None:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{self.name}: {queue.queued - queue.completed} packets still queued")
+            await asyncio.sleep(0.001)
+        for _ in range(10):  # let the link's call_soon hand-offs reach the central's host
+            await asyncio.sleep(0)
+
     async def set_advertising(self, enabled: bool) -> None:
         """Start or stop advertising (stopped = out of range for scanners and new connections)."""
         if self.device is None:
