@@ -14,8 +14,10 @@ from bleak import BleakClient, BleakScanner
 
 from sensors.ble import metamotion
 from sensors.ble.bitalino import BitalinoProfile
+from sensors.ble.device import BleSource, scan
 from sensors.ble.ganglion import GanglionProfile
 from sensors.ble.metamotion import MetaMotionProfile
+from sensors.ble.medius import MediusProfile
 from sensors.ble.myo import MyoProfile
 from sensors.stream import EventKind, Frame
 from sensors.virtual import VirtualRadio
@@ -24,7 +26,7 @@ from sensors.virtual.ganglion import ACCEL_AXES, VirtualGanglion
 from sensors.virtual.metamotion import VirtualMetaMotion
 from sensors.virtual.myo import VirtualMyo
 
-ALL_PROFILES = [BitalinoProfile(), MyoProfile(), GanglionProfile(), MetaMotionProfile()]
+ALL_PROFILES = [MediusProfile(), BitalinoProfile(), MyoProfile(), GanglionProfile(), MetaMotionProfile()]
 
 
 def run(coro):
@@ -179,3 +181,47 @@ def test_metamotion_over_ble(packed):
     assert streams[1].to_physical(gyro[1:2])[0, 1] == pytest.approx(100 / 16.4)
     assert dec.stats.bad_packets == 0
     assert metamotion.COMMAND_UUID.startswith("326a9001")
+
+
+@pytest.mark.parametrize(
+    "make_peripheral,profile,stream_id,n_samples",
+    [
+        (lambda: VirtualBitalino(n_packets=600), BitalinoProfile((1, 2)), "analog", 600),
+        (lambda: VirtualMyo(n_packets=300), MyoProfile(), "emg", 600),
+        (lambda: VirtualGanglion("2.0.1", n_packets=202), GanglionProfile(), "eeg", 402),
+        (lambda: VirtualMetaMotion(n_packets=300), MetaMotionProfile(), "gyro", 300),
+    ],
+    ids=["bitalino", "myo", "ganglion", "metamotion"],
+)
+def test_profiles_drive_the_ble_source(make_peripheral, profile, stream_id, n_samples):
+    """The same profiles inside `BleSource` (the product's BLE Source): scan names the profile, frames
+    arrive contiguous from index 0, nothing is reported lost or bad, stop reaches the device."""
+
+    async def main():
+        radio = await VirtualRadio.create()
+        peripheral = await radio.add(make_peripheral())
+        results = await scan(ALL_PROFILES, 0.3, backend=radio.scanner_backend)
+        (result,) = [r for r in results if r.address == peripheral.address]
+        assert result.profiles == (profile.name,)
+        source = BleSource(result.device, profile, scanner_backend=radio.scanner_backend,
+                           client_backend=radio.client_backend)
+        await source.start()
+        next_index, kinds = 0, []
+        async for item in source.items():
+            if isinstance(item, Frame):
+                if item.stream_id == stream_id:
+                    assert item.first_index == next_index
+                    next_index = item.end_index
+                    if next_index >= n_samples:
+                        break
+            else:
+                kinds.append(item.kind)
+                assert item.kind not in (EventKind.GAP, EventKind.ERROR), item
+        assert next_index == n_samples
+        n_writes = len(peripheral.writes)
+        await source.stop()
+        assert len(peripheral.writes) > n_writes  # the stop sequence reached the device
+        assert source.decoder.stats.lost_samples == 0 and source.decoder.stats.bad_packets == 0
+        await radio.close()
+
+    run(main())
