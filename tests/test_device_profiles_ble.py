@@ -30,7 +30,7 @@ ALL_PROFILES = [MediusProfile(), BitalinoProfile(), MyoProfile(), GanglionProfil
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, timeout=120))
+    return asyncio.run(asyncio.wait_for(coro, timeout=60))
 
 
 async def session(peripheral, profile):
@@ -225,3 +225,44 @@ def test_profiles_drive_the_ble_source(make_peripheral, profile, stream_id, n_sa
         await radio.close()
 
     run(main())
+
+
+def test_bitalino_forced_disconnect_reconnects_and_restarts_the_device():
+    """BITalino restarts its 4-bit counter on a new start, so the gap over a reconnection can only be the
+    source's host-clock estimate (``exact`` False); what matters is that the profile's start sequence runs
+    again, the device streams again, and indices keep increasing past the gap."""
+
+    async def main():
+        radio = await VirtualRadio.create()
+        peripheral = await radio.add(VirtualBitalino(n_packets=10**6))
+        results = await scan(ALL_PROFILES, 0.3, backend=radio.scanner_backend)
+        (result,) = [r for r in results if r.address == peripheral.address]
+        source = BleSource(result.device, BitalinoProfile((1,)), scanner_backend=radio.scanner_backend,
+                           client_backend=radio.client_backend, backoff_s=0.05)
+        await source.start()
+        indices, kinds, gap = [], [], None
+        async for item in source.items():
+            if isinstance(item, Frame):
+                indices += range(item.first_index, item.end_index)
+                if len(indices) >= 300 and peripheral.connections == 1 and gap is None and EventKind.RECONNECTING not in kinds:
+                    await peripheral.force_disconnect()
+                if peripheral.connections == 2 and indices[-1] > gap_end(gap) + 300:
+                    break
+            else:
+                kinds.append(item.kind)
+                if item.kind is EventKind.GAP:
+                    gap = item
+                assert item.kind is not EventKind.ERROR, item
+        await source.stop()
+        assert EventKind.RECONNECTING in kinds and kinds.count(EventKind.CONNECTED) == 2
+        assert gap is not None and gap.payload["exact"] is False
+        assert np.all(np.diff(indices) > 0)
+        assert gap.payload["start_index"] >= 300 and indices[-1] > gap_end(gap)
+        assert peripheral.writes.count(bytes([0xC3])) == 2  # the start sequence ran again after reconnecting
+        await radio.close()
+
+    run(main())
+
+
+def gap_end(gap):
+    return float("inf") if gap is None else gap.payload["start_index"] + gap.payload["n_missing"]
