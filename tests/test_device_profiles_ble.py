@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from bleak import BleakClient, BleakScanner
 
-from sensors.ble import metamotion
+from sensors.ble import bitalino, metamotion
 from sensors.ble.bitalino import BitalinoProfile
 from sensors.ble.device import BleSource, scan
 from sensors.ble.ganglion import GanglionProfile
@@ -92,6 +92,28 @@ def test_bitalino_over_ble():
     np.testing.assert_array_equal(rows, np.hstack([expected_analog, expected_digital]))
     assert [c.label for c in streams[0].channels][:4] == ["A1", "A3", "A4", "A6"]
     assert dec.stats.bad_packets == 0 and dec.stats.lost_samples == 0
+
+
+def test_virtual_bitalino_ignores_writes_without_response():
+    """The virtual BT121 only forwards write requests, so the profile's working start proves it used them."""
+
+    async def main():
+        radio = await VirtualRadio.create()
+        peripheral = await radio.add(VirtualBitalino())
+        async with BleakScanner(backend=radio.scanner_backend) as scanner:
+            async for device, _ in scanner.advertisement_data():
+                break
+        client = BleakClient(device, backend=radio.client_backend)
+        await client.connect()
+        await client.write_gatt_char(bitalino.COMMAND_UUID, bytes([0xC3]), response=False)
+        await client.read_gatt_char(bitalino.COMMAND_UUID)  # a round trip: the command above has been handled
+        assert peripheral.writes == [] and peripheral.ignored_write_commands == 1
+        await client.write_gatt_char(bitalino.COMMAND_UUID, bytes([0xC3]), response=True)
+        assert peripheral.writes == [bytes([0xC3])] and peripheral.rate_hz == 1000
+        await client.disconnect()
+        await radio.close()
+
+    run(main())
 
 
 def test_myo_over_ble_with_loss():

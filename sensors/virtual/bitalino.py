@@ -54,7 +54,23 @@ class VirtualBitalino(StreamingPeripheral):
         # The BT121 firmware does not advertise its service UUID; it is recognised by name.
         super().__init__(name, (), n_packets=n_packets, drop_every=drop_every)
         self.rate_hz: int | None = None
+        self.ignored_write_commands = 0
         self._rng = random.Random(seed)
+
+    async def attach(self, radio) -> None:
+        await super().attach(radio)
+        # Like the BT121 bridge, pass only ATT write *requests* to the "MCU": write commands to the command
+        # characteristic are swallowed (protocols.md §2), so a profile writing without response gets nowhere.
+        server = self.device.gatt_server
+        forward = server.on_att_write_command
+
+        def on_att_write_command(bearer, request) -> None:
+            if request.attribute_handle == self.command.handle:
+                self.ignored_write_commands += 1
+                return
+            forward(bearer, request)
+
+        server.on_att_write_command = on_att_write_command
 
     def build_services(self) -> list[Service]:
         self.command = Characteristic(
