@@ -106,13 +106,3 @@ class StreamCursor:
             out.append(Frame(self.stream_id, first, np.ascontiguousarray(rows[s:e]), arrival_s))
             self.next_index = first + (e - s)
         return out
-
-    def skip_to(self, index: int, arrival_s: float, why: str) -> list[Event]:
-        """Declare samples up to (not including) `index` missing; ``[]`` if none are."""
-        missing = int(index) - self.next_index
-        if missing <= 0:
-            return []
-        event = gap_event(self.source, self.stream_id, self.next_index, missing, arrival_s, why)
-        self.stats.lost_samples += missing
-        self.next_index = int(index)
-        return [event]

@@ -1,13 +1,15 @@
 """Thalmic Myo armband (discontinued): raw 8-channel EMG and IMU, protocols.md §3.
 
 **Ordering EMG without a counter.** Raw EMG arrives on four characteristics (EmgData0..3), each notification
-carrying two consecutive 8-channel samples, and the armband fills them in rotation 0, 1, 2, 3, 0, ...
-Notifications of one connection reach the host in the order they were sent, so the decoder lays samples out
-in arrival order, two per notification. The rotation is the only sequence information there is: the
-characteristic number is unwrapped as a 2-bit counter, so a break in 0→1→2→3→0 reveals how many
-notifications went missing (modulo 4) and leaves an exact-sized gap. Losses of a whole multiple of four
-notifications cannot be detected, and the IMU characteristic has no counter at all, so IMU loss is never
-inferred.
+carrying two consecutive 8-channel samples. Notifications of one connection reach the host in the order they
+were sent, so the decoder lays samples out in arrival order, two per notification (as pyomyo does).
+
+Loss is inferred from the characteristic the samples came on: the armband is taken to fill EmgData0..3 in
+rotation 0, 1, 2, 3, 0, ..., so the characteristic number is unwrapped as a 2-bit counter and a break in the
+rotation gives the number of missing notifications modulo 4, recorded as an exact-sized gap. That rotation
+is an assumption -- ``myohw.h`` does not state it and no armband was available to check -- and losses of a
+whole multiple of four notifications cannot be seen at all. The IMU characteristic has no counter, so IMU
+loss is never inferred.
 """
 
 from __future__ import annotations
