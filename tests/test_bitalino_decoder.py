@@ -189,3 +189,26 @@ def test_corrupted_valid_stream_recovers(seed, n_ch, where, junk, cut):
     assert np.all(np.diff(idx) > 0)
     assert np.all(np.diff(idx[-5:]) == 1)
     np.testing.assert_array_equal(rows[-5:], expected[95:])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dropped_notification_loses_exactly_the_frames_it_touched(seed):
+    """A notification lost by the host takes 1..20 bytes out of the stream at an arbitrary offset: every
+    frame overlapping those bytes is lost (and counted), every other frame decodes at its own index."""
+    rng = np.random.default_rng(seed)
+    n_ch = 3
+    n = frame_length(n_ch)
+    frames, expected = random_frames(rng, 200, n_ch)
+    chunks = chunked(b"".join(frames), rng)
+    k = len(chunks) // 2
+    start = sum(len(c) for c in chunks[:k])
+    stop = start + len(chunks[k])
+    lost = [i for i in range(200) if i * n < stop and (i + 1) * n > start]
+    dec = BitalinoDecoder(n_ch)
+    items = run(dec, chunks[:k] + chunks[k + 1 :])
+    idx, rows = collect(items)
+    kept = [i for i in range(200) if i not in lost]
+    assert idx.tolist() == kept
+    np.testing.assert_array_equal(rows, expected[kept])
+    gaps = [(e.payload["start_index"], e.payload["n_missing"]) for e in items if getattr(e, "kind", None) == EventKind.GAP]
+    assert gaps == [(lost[0], len(lost))]
