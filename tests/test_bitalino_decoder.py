@@ -51,6 +51,10 @@ def chunked(stream: bytes, rng, max_len=20):
     return out
 
 
+def is_gap(item):
+    return getattr(item, "kind", None) == EventKind.GAP
+
+
 def run(decoder, chunks):
     items = []
     for c in chunks:
@@ -115,7 +119,7 @@ def test_crc_resync_after_injected_corruption():
     good = [i for i in range(300) if i not in damaged]
     assert idx.tolist() == good
     np.testing.assert_array_equal(rows, expected[good])
-    gaps = [(e.payload["start_index"], e.payload["n_missing"]) for e in items if getattr(e, "kind", None) == EventKind.GAP]
+    gaps = [(e.payload["start_index"], e.payload["n_missing"]) for e in items if is_gap(e)]
     assert gaps == [(40, 2), (150, 3)]
     assert dec.stats.lost_samples == 5 and dec.stats.lost_packets == 5
     assert dec.stats.bad_packets == 3  # three runs of discarded bytes
@@ -210,5 +214,5 @@ def test_dropped_notification_loses_exactly_the_frames_it_touched(seed):
     kept = [i for i in range(200) if i not in lost]
     assert idx.tolist() == kept
     np.testing.assert_array_equal(rows, expected[kept])
-    gaps = [(e.payload["start_index"], e.payload["n_missing"]) for e in items if getattr(e, "kind", None) == EventKind.GAP]
+    gaps = [(e.payload["start_index"], e.payload["n_missing"]) for e in items if is_gap(e)]
     assert gaps == [(lost[0], len(lost))]

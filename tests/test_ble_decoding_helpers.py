@@ -27,7 +27,12 @@ def test_rows_split_at_jumps_with_exact_gaps():
     cur = StreamCursor("dev", "emg", stats)
     rows = np.arange(14, dtype=np.int16).reshape(7, 2)
     out = cur.emit_rows(np.array([0, 1, 2, 5, 6, 10, 11]), rows, 1.5)
-    kinds = [("F", o.first_index, o.n_samples) if isinstance(o, Frame) else ("G", o.payload["start_index"], o.payload["n_missing"]) for o in out]
+    def summary(o):
+        if isinstance(o, Frame):
+            return ("F", o.first_index, o.n_samples)
+        return ("G", o.payload["start_index"], o.payload["n_missing"])
+
+    kinds = [summary(o) for o in out]
     assert kinds == [("F", 0, 3), ("G", 3, 2), ("F", 5, 2), ("G", 7, 3), ("F", 10, 2)]
     np.testing.assert_array_equal(out[2].counts, rows[3:5])
     assert stats.lost_samples == 5 and cur.next_index == 12

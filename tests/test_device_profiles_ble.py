@@ -266,7 +266,8 @@ def test_bitalino_forced_disconnect_reconnects_and_restarts_the_device():
         async for item in source.items():
             if isinstance(item, Frame):
                 indices += range(item.first_index, item.end_index)
-                if len(indices) >= 300 and peripheral.connections == 1 and gap is None and EventKind.RECONNECTING not in kinds:
+                first_link = peripheral.connections == 1 and EventKind.RECONNECTING not in kinds
+                if len(indices) >= 300 and first_link:
                     await peripheral.force_disconnect()
                 if peripheral.connections == 2 and indices[-1] > gap_end(gap) + 300:
                     break

@@ -202,7 +202,8 @@ def test_units_streams_and_revision():
     assert eeg.to_physical(np.array([[8388607, 0, 0, 0]]))[0, 0] == pytest.approx(1.2e6 / (1.5 * 51))
     assert SCALE_UV == pytest.approx(1.2e6 / 8388607 / 76.5)
     assert firmware_major(b"3.0.2") == 3 and firmware_major("2.0.1") == 2 and firmware_major(b"\xff") is None
-    assert GanglionProfile().advertises("Ganglion-1a2b", []) and GanglionProfile().advertises(None, ["0000FE84-0000-1000-8000-00805F9B34FB"])
+    assert GanglionProfile().advertises("Ganglion-1a2b", [])
+    assert GanglionProfile().advertises(None, ["0000FE84-0000-1000-8000-00805F9B34FB"])
 
 
 @settings(max_examples=300, deadline=None)

@@ -232,7 +232,8 @@ class BitalinoProfile:
             notes.append(f"{self.rate_hz} Hz is too slow for spectral fatigue indices (MDF/MNF need >= 1 kHz).")
         if len(self.analog_channels) > 4:
             notes.append("Analog channels after the fourth are 6-bit: amplitude only.")
-        return [StreamInfo(STREAM_ID, float(self.rate_hz), tuple(channels), "int16", spectral_ok, " ".join(notes), NAME)]
+        note = " ".join(notes)
+        return [StreamInfo(STREAM_ID, float(self.rate_hz), tuple(channels), "int16", spectral_ok, note, NAME)]
 
     async def start(self, client: "BleakClient", on_notify: NotifyHandler) -> list[StreamInfo]:
         await subscribe(client, FRAMES_UUID, on_notify)

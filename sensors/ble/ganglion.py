@@ -244,7 +244,8 @@ class GanglionProfile:
             # One 3-axis sample per ten packets: 10 Hz on 3.x; 2.x adds a raw packet per 101 (200·10/201 Hz).
             rate = 10.0 if self.firmware != 2 else RATE_HZ * 10 / 201
             acc = tuple(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=ACCEL_G_PER_COUNT) for a in "xyz")
-            out.append(StreamInfo("acc", rate, acc, "int8", False, "Accelerometer scale unverified (0.016 vs 0.032).", NAME))
+            note = "Accelerometer scale unverified (0.016 vs 0.032)."
+            out.append(StreamInfo("acc", rate, acc, "int8", False, note, NAME))
         return out
 
     async def start(self, client: "BleakClient", on_notify: NotifyHandler) -> list[StreamInfo]:

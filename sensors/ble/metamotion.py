@@ -128,7 +128,10 @@ class MetaMotionProfile:
         acc = tuple(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=1 / acc_lsb) for a in "xyz")
         gyro = tuple(ChannelInfo(f"gyro_{a}", ChannelKind.GYRO, "deg/s", gain=1 / gyro_lsb) for a in "xyz")
         rate = float(self.rate_hz)
-        return [StreamInfo("acc", rate, acc, "int16", False, note, NAME), StreamInfo("gyro", rate, gyro, "int16", False, note, NAME)]
+        return [
+            StreamInfo("acc", rate, acc, "int16", False, note, NAME),
+            StreamInfo("gyro", rate, gyro, "int16", False, note, NAME),
+        ]
 
     async def start(self, client: "BleakClient", on_notify: NotifyHandler) -> list[StreamInfo]:
         await subscribe(client, NOTIFY_UUID, on_notify)

@@ -108,8 +108,8 @@ class MyoProfile:
             *(ChannelInfo(f"gyro_{a}", ChannelKind.GYRO, "deg/s", gain=1 / 16) for a in "xyz"),
         )
         return [
-            StreamInfo("emg", EMG_RATE_HZ, emg, "int8", False, _SPECTRAL_NOTE + " Units are raw counts (unscaled).", NAME),
-            StreamInfo("imu", IMU_RATE_HZ, imu, "int16", False, "IMU; no packet counter, so IMU loss is not detected.", NAME),
+            StreamInfo("emg", EMG_RATE_HZ, emg, "int8", False, _SPECTRAL_NOTE + " Raw counts (unscaled).", NAME),
+            StreamInfo("imu", IMU_RATE_HZ, imu, "int16", False, "No packet counter: IMU loss is not detected.", NAME),
         ]
 
     async def start(self, client: "BleakClient", on_notify: NotifyHandler) -> list[StreamInfo]:

@@ -30,7 +30,9 @@ def encode_frame(seq: int, digital: list[int], analog: list[int]) -> bytes:
     n = proto.frame_length(len(analog))
     acc = 0  # fields from the top of the frame downwards: seq, crc(0), I1..I4, analog fields
     width = 0
-    for value, bits in [(seq, 4), (0, 4), *((d, 1) for d in digital), *((a, 10 if i < 4 else 6) for i, a in enumerate(analog))]:
+    fields = [(seq, 4), (0, 4), *((d, 1) for d in digital)]
+    fields += [(a, 10 if i < 4 else 6) for i, a in enumerate(analog)]
+    for value, bits in fields:
         acc = (acc << bits) | (value & ((1 << bits) - 1))
         width += bits
     acc <<= 8 * n - width
@@ -50,7 +52,9 @@ class VirtualBitalino(StreamingPeripheral):
     Lost "packets" (`drop_every`) are whole frames left out of the byte stream, as a dropped frame from the MCU.
     """
 
-    def __init__(self, name: str = "BITalino BLE", *, n_packets: int = 1000, drop_every: int | None = None, seed: int = 0):
+    def __init__(
+        self, name: str = "BITalino BLE", *, n_packets: int = 1000, drop_every: int | None = None, seed: int = 0
+    ):
         # The BT121 firmware does not advertise its service UUID; it is recognised by name.
         super().__init__(name, (), n_packets=n_packets, drop_every=drop_every)
         self.rate_hz: int | None = None

@@ -62,7 +62,8 @@ class VirtualGanglion(StreamingPeripheral):
             Characteristic.WRITEABLE,
             CharacteristicValue(write=self._on_write),
         )
-        disconnect = Characteristic(proto.NOTIFY_UUID.replace("2d30c082", "2d30c084"), P.WRITE, Characteristic.WRITEABLE, b"")
+        disconnect_uuid = proto.NOTIFY_UUID.replace("2d30c082", "2d30c084")
+        disconnect = Characteristic(disconnect_uuid, P.WRITE, Characteristic.WRITEABLE, b"")
         revision = Characteristic(proto.SOFTWARE_REVISION_UUID, P.READ, Characteristic.READABLE, self.firmware.encode())
         services = [Service(proto.SERVICE_UUID, [self.data, self.write, disconnect])]
         if self.serve_revision:
