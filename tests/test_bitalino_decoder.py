@@ -91,7 +91,10 @@ def test_golden_frames_all_channel_counts(n_ch):
     rng = np.random.default_rng(n_ch)
     frames, expected = random_frames(rng, 200, n_ch, seq0=3)
     assert all(len(f) == [3, 4, 6, 7, 8, 8][n_ch - 1] for f in frames)
-    assert crc4_ok(np.frombuffer(b"".join(frames), np.uint8).reshape(200, -1)).all()
+    assert all(crc4_ok(f) for f in frames)
+    corrupt = bytearray(frames[0])
+    corrupt[0] ^= 0x10
+    assert not crc4_ok(bytes(corrupt))
     dec = BitalinoDecoder(n_ch)
     idx, rows = collect(run(dec, chunked(b"".join(frames), rng)))
     # The last frame waits for nothing once in sync; all 200 arrive with indices 0..199.

@@ -37,7 +37,12 @@ STREAM_ID = "analog"
 VCC_V = 3.3
 EMG_GAIN = 1000.0  # forum formula; see module docstring
 
-_CRC4_TABLE = np.array([0, 3, 6, 5, 12, 15, 10, 9, 11, 8, 13, 14, 7, 4, 1, 2], dtype=np.uint8)
+_CRC4_TABLE = (0, 3, 6, 5, 12, 15, 10, 9, 11, 8, 13, 14, 7, 4, 1, 2)
+# The table walk over one whole byte (high nibble, then low), precomputed: _CRC4_BYTE[crc][byte].
+_CRC4_BYTE = tuple(
+    tuple(_CRC4_TABLE[_CRC4_TABLE[crc] ^ (byte >> 4)] ^ (byte & 0x0F) for byte in range(256)) for crc in range(16)
+)
+_PAD = tuple(bytes(k) for k in range(8))
 
 
 def frame_length(n_channels: int) -> int:
@@ -60,62 +65,37 @@ def start_command(analog_channels: Sequence[int]) -> int:
     return (mask << 2) | 0x01
 
 
-def crc4_ok(frames: np.ndarray) -> np.ndarray:
-    """CRC-4 check of each frame.
-
-    Parameters
-    ----------
-    frames : ndarray of uint8, shape (k, n)
-        Candidate frames, one per row.
-
-    Returns
-    -------
-    ndarray of bool, shape (k,)
-    """
-    crc = np.zeros(frames.shape[0], dtype=np.uint8)
-    for j in range(frames.shape[1] - 1):
-        crc = _CRC4_TABLE[crc] ^ (frames[:, j] >> 4)
-        crc = _CRC4_TABLE[crc] ^ (frames[:, j] & 0x0F)
-    crc = _CRC4_TABLE[crc] ^ (frames[:, -1] >> 4)
-    crc = _CRC4_TABLE[crc]  # the CRC nibble itself counts as zero
-    return crc == (frames[:, -1] & 0x0F)
+def crc4_ok(frame: bytes) -> bool:
+    """CRC-4 check of one frame: the table walk over every nibble, the CRC nibble itself counting as zero."""
+    crc = 0
+    for byte in frame[:-1]:
+        crc = _CRC4_BYTE[crc][byte]
+    last = frame[-1]
+    return _CRC4_TABLE[_CRC4_TABLE[crc] ^ (last >> 4)] == last & 0x0F
 
 
-def decode_frames(frames: np.ndarray, n_channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unpack CRC-checked frames.
-
-    Parameters
-    ----------
-    frames : ndarray of uint8, shape (k, n)
-    n_channels : int
-        Analog channels in the frame (1..6).
+def decode_frame(frame: bytes, n_channels: int) -> tuple[int, list[int]]:
+    """Unpack one CRC-checked frame.
 
     Returns
     -------
-    seq : ndarray of uint8, shape (k,)
-        4-bit sequence numbers.
-    rows : ndarray of int16, shape (k, n_channels + 4)
-        Analog counts (10-bit for the first four, 6-bit after) then digital inputs I1..I4 (0/1).
+    seq : int
+        4-bit sequence number.
+    row : list of int
+        ``n_channels`` analog counts (10-bit for the first four, 6-bit after), then digital inputs I1..I4.
     """
-    k, n = frames.shape
-    # Left-pad to the 8-byte maximum so every field's bytes exist; fields past n_channels are discarded.
-    b = np.zeros((k, 8), dtype=np.int16)
-    b[:, 8 - n :] = frames
-
-    def tail(j: int) -> np.ndarray:  # byte b[n-j] of the frame, as the spec indexes from the end
-        return b[:, 8 - j]
-
-    fields = [
-        ((tail(2) & 0x0F) << 6) | (tail(3) >> 2),
-        ((tail(3) & 0x03) << 8) | tail(4),
-        (tail(5) << 2) | (tail(6) >> 6),
-        ((tail(6) & 0x3F) << 4) | (tail(7) >> 4),
-        ((tail(7) & 0x0F) << 2) | (tail(8) >> 6),
-        tail(8) & 0x3F,
-    ][:n_channels]
-    digital = [(tail(2) >> (7 - i)) & 1 for i in range(4)]
-    rows = np.stack(fields + digital, axis=1).astype(np.int16)
-    return (frames[:, -1] >> 4).astype(np.uint8), rows
+    # Left-pad to the 8-byte maximum so every field's bytes exist (fields past n_channels are discarded);
+    # tK is byte b[n-K] of the frame, as the spec indexes bytes from the end.
+    t8, t7, t6, t5, t4, t3, t2, t1 = _PAD[8 - len(frame)] + frame
+    analog = [
+        ((t2 & 0x0F) << 6) | (t3 >> 2),
+        ((t3 & 0x03) << 8) | t4,
+        (t5 << 2) | (t6 >> 6),
+        ((t6 & 0x3F) << 4) | (t7 >> 4),
+        ((t7 & 0x0F) << 2) | (t8 >> 6),
+        t8 & 0x3F,
+    ]
+    return t1 >> 4, analog[:n_channels] + [t2 >> 7, (t2 >> 6) & 1, (t2 >> 5) & 1, (t2 >> 4) & 1]
 
 
 class BitalinoDecoder:
@@ -146,46 +126,51 @@ class BitalinoDecoder:
         self._buf += data
         out: list[Frame | Event] = []
         n = self.frame_len
-        while len(self._buf) >= n:
+        buf = self._buf
+        while len(buf) >= n:
             if self._synced:
-                k = len(self._buf) // n
-                block = np.frombuffer(bytes(self._buf[: k * n]), dtype=np.uint8).reshape(k, n)
-                # In sync, a frame must pass CRC *and* carry the next sequence number; anything else
-                # (corrupt bytes, or bytes missing from a dropped notification) sends us back to resync.
-                expected = (self._last_seq + 1 + np.arange(k)) % 16
-                ok = crc4_ok(block) & ((block[:, -1] >> 4) == expected)
-                good = k if ok.all() else int(np.argmin(ok))
-                if good:
-                    out += self._accept(block[:good], arrival_s)
-                    del self._buf[: good * n]
-                if good < k:
-                    self._synced = False
+                out += self._take_synced_frames(arrival_s)
                 continue
-            if len(self._buf) < 2 * n:
+            if len(buf) < 2 * n:
                 break
-            pair = np.frombuffer(bytes(self._buf[: 2 * n]), dtype=np.uint8).reshape(2, n)
-            if crc4_ok(pair).all() and (pair[1, -1] >> 4) == ((pair[0, -1] >> 4) + 1) % 16:
+            first, second = bytes(buf[:n]), bytes(buf[n : 2 * n])
+            if crc4_ok(first) and crc4_ok(second) and second[-1] >> 4 == ((first[-1] >> 4) + 1) % 16:
                 self._synced = True
                 self._skipping = False
-                self._last_seq = (int(pair[0, -1] >> 4) - 1) % 16
+                self._last_seq = ((first[-1] >> 4) - 1) % 16
             else:
                 if not self._skipping:  # one bad packet per run of discarded bytes
                     self._skipping = True
                     out += self._errors.bad("bytes failed CRC-4; resynchronising", arrival_s)
-                del self._buf[0]
+                del buf[0]
         return out
 
-    def _accept(self, block: np.ndarray, arrival_s: float) -> list[Frame | Event]:
-        seq, rows = decode_frames(block, self.n_channels)
-        self._last_seq = int(seq[-1])
-        numbers = np.empty(len(seq), dtype=np.int64)
-        for i, s in enumerate(seq.tolist()):
-            number, lost = self._unwrap.next(s)
+    def _take_synced_frames(self, arrival_s: float) -> list[Frame | Event]:
+        # In sync, a frame must pass CRC *and* carry the next sequence number; anything else (corrupt bytes,
+        # or bytes missing from a dropped notification) sends us back to resynchronise.
+        n, buf = self.frame_len, self._buf
+        numbers: list[int] = []
+        rows: list[list[int]] = []
+        pos = 0
+        while len(buf) - pos >= n:
+            frame = bytes(buf[pos : pos + n])
+            if frame[-1] >> 4 != (self._last_seq + 1) % 16 or not crc4_ok(frame):
+                self._synced = False
+                break
+            seq, row = decode_frame(frame, self.n_channels)
+            number, lost = self._unwrap.next(seq)
             self.stats.lost_packets += lost
-            numbers[i] = number
+            self._last_seq = seq
+            numbers.append(number)
+            rows.append(row)
+            pos += n
+        del buf[:pos]
+        if not rows:
+            return []
         if self._base is None:
-            self._base = int(numbers[0])
-        return self._cursor.emit_rows(numbers - self._base, rows, arrival_s)
+            self._base = numbers[0]
+        indices = np.array(numbers, dtype=np.int64) - self._base
+        return self._cursor.emit_rows(indices, np.array(rows, dtype=np.int16), arrival_s)
 
 
 class BitalinoProfile:

@@ -94,7 +94,10 @@ class StreamCursor:
         if n == 0:
             return out
         indices = np.asarray(indices, dtype=np.int64)
-        breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+        if int(indices[-1]) - int(indices[0]) == n - 1:  # strictly increasing, so one contiguous run
+            breaks = np.empty(0, dtype=np.int64)
+        else:
+            breaks = np.flatnonzero(np.diff(indices) != 1) + 1
         starts = np.concatenate(([0], breaks))
         ends = np.concatenate((breaks, [n]))
         for s, e in zip(starts.tolist(), ends.tolist()):
