@@ -18,6 +18,10 @@ packet (id 0) ends in the ``ABCDEFG`` padding, a 3.x id-0 packet does not (by ch
 3.x wraps from id 199 to 100. Packets before the decision (at most one cycle, about 1 s) are not decoded.
 
 Ids 201–205 (impedance, ASCII) and 206/207 (ASCII message) are skipped without error.
+
+Accelerometer (18-bit packets only): the last byte is one int8 axis; the firmware source writes axes 0, 1, 2
+in the packets whose id ends in 1, 2, 3, and that is what this decoder reads (BrainFlow reads id % 10 = 0, 1,
+2 as −Z, Y, X instead). The scale is unverified (BrainFlow 0.016 g per count; an OpenBCI JS file 0.032).
 """
 
 from __future__ import annotations
