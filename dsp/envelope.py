@@ -37,10 +37,12 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
                     sums[c] += ring[k, c]
         inv = 1.0 / filled
         for c in range(n_channels):
-            m = sums[c] * inv
-            out[i, c] = np.sqrt(m) if m > 0.0 else 0.0
+            out[i, c] = sums[c] * inv  # mean square; the square root follows in one vectorised pass
     pos_filled[0] = pos
     pos_filled[1] = filled
+    flat = out.reshape(-1)
+    for k in range(flat.shape[0]):
+        flat[k] = np.sqrt(max(flat[k], 0.0))
 
 
 @kernel

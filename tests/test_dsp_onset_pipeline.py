@@ -81,6 +81,7 @@ def test_teager_kaiser_of_a_sine_is_constant():
         lambda: PipelineConfig(1000.0, mains_hz=55),
         lambda: StreamPipeline(PipelineConfig(1000.0), 2).process(np.zeros((5, 3))),
         lambda: run_batch(np.zeros((5, 2, 2)), PipelineConfig(1000.0)),
+        lambda: StreamPipeline(PipelineConfig(1000.0), 2).process(np.zeros((5, 2)), np.zeros((4, 2)), np.zeros((5, 2))),
     ],
 )
 def test_bad_input_raises_value_error(call):
@@ -144,6 +145,7 @@ def test_sample_index_integrity_through_the_pipeline():
     n_windows = 0
     for a, b in zip(pts[:-1], pts[1:]):
         r = p.process(x[a:b], filtered[a:b], envelope[a:b])
+        assert r.filtered.base is filtered and r.envelope.base is envelope  # written in place, not copied
         n_windows += len(r.fatigue)
     assert np.array_equal(filtered, whole.filtered) and np.array_equal(envelope, whole.envelope)
     assert n_windows == len(whole.fatigue) == (6000 - 500) // 250 + 1
@@ -155,6 +157,16 @@ def test_pipeline_upper_edge_adapts_and_notes_say_so():
     x = np.random.default_rng(8).standard_normal((1000, 1))
     res = run_batch(x, cfg)
     assert np.all(res.fatigue.mdf_hz <= 90.0)
+
+
+def test_reused_output_buffers_are_rechecked_when_the_chunk_size_changes():
+    p = StreamPipeline(CONFIG, 2)
+    fo, eo = np.empty((10, 2)), np.empty((10, 2))
+    x = np.random.default_rng(9).standard_normal((10, 2))
+    p.process(x, fo, eo)
+    p.process(x, fo, eo)
+    with pytest.raises(ValueError):
+        p.process(x[:5], fo, eo)
 
 
 def test_warmup_runs():
