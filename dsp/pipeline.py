@@ -1,7 +1,7 @@
 """The per-stream EMG chain: band-pass -> notch -> RMS envelope -> fatigue tracker, streaming and batch.
 
 :class:`StreamPipeline` is what the live and replay paths run; :func:`run_batch` gives the same numbers over a
-whole array (it feeds the same objects), so live, replay and offline analysis agree.
+whole array (same kernels, same state objects, same spectral windows), so live, replay and offline analysis agree.
 """
 
 from __future__ import annotations
@@ -198,5 +198,8 @@ def run_batch(x: np.ndarray, config: PipelineConfig) -> BatchResult:
     """
     x = samples_2d("x", x)
     p = StreamPipeline(config, x.shape[1], x.dtype)
-    r = p.process(x)
-    return BatchResult(r.filtered, r.envelope, r.fatigue)
+    filtered, envelope = np.empty_like(x), np.empty_like(x)
+    _filter_envelope(*p._state, x, filtered, envelope)
+    # the tracker's own windows over the whole array, without the per-window streaming bookkeeping
+    fatigue = p._no_fatigue if p.tracker is None else p.tracker.batch(filtered)
+    return BatchResult(filtered, envelope, fatigue)

@@ -261,6 +261,11 @@ def spectral_indices(
     """
     x = samples_2d("x", x)
     plan, hop = _geometry(rate_hz, window_s, hop_s, band_hz, nperseg)
+    return _indices_over(x, plan, hop)
+
+
+def _indices_over(x: np.ndarray, plan: _Plan, hop: int) -> SpectralSeries:
+    # every complete window of a whole (validated) signal, in batches
     n, n_channels = x.shape
     n_windows = 0 if n < plan.window_len else (n - plan.window_len) // hop + 1
     if n_windows == 0:
@@ -301,6 +306,19 @@ class FatigueTracker:
         self._ring = np.zeros((self._plan.window_len, self.n_channels), self.dtype)
         self._empty = SpectralSeries.empty(self.n_channels)
         self.reset()
+
+    def batch(self, x: np.ndarray) -> SpectralSeries:
+        """What feeding all of ``x`` to a fresh tracker would emit, computed over the whole array at once.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_channels), ``dtype``
+
+        Returns
+        -------
+        SpectralSeries
+        """
+        return _indices_over(samples_2d("x", x, self.n_channels, self.dtype), self._plan, self._hop)
 
     def reset(self) -> None:
         """Forget all samples seen; the next sample is time 0."""
