@@ -14,7 +14,15 @@ import numpy as np
 from dsp._jit import kernel
 from dsp._validate import float_dtype, out_buffer, positive, samples_2d
 from dsp.envelope import MovingRms, _rms_kernel
-from dsp.filters import FilterDesign, SosFilter, _sos_kernel, cascade, design_emg_bandpass, design_notch
+from dsp.filters import (
+    _MAX_EDGE_FRACTION_OF_RATE,
+    FilterDesign,
+    SosFilter,
+    _sos_kernel,
+    cascade,
+    design_emg_bandpass,
+    design_notch,
+)
 from dsp.spectral import FatigueTracker, SpectralSeries
 
 
@@ -126,7 +134,7 @@ class StreamPipeline:
         self.tracker = None
         if config.fatigue_window_s is not None:
             # the analysis band never extends past what the band-pass lets through
-            high = min(config.band_hz[1], 0.45 * config.rate_hz)
+            high = min(config.band_hz[1], _MAX_EDGE_FRACTION_OF_RATE * config.rate_hz)
             self.tracker = FatigueTracker(config.rate_hz, self.n_channels, config.fatigue_window_s,
                                           config.fatigue_hop_s, (config.band_hz[0], high), dtype=self.dtype)
         self._no_fatigue = SpectralSeries.empty(self.n_channels)
