@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("app.cmd_run", "start Medius (the simulator is the default source)"),
     "import": ("app.cmd_import", "turn another system's recording (EDF, CSV, XDF, ...) into a session file"),
+    "bench": ("app.cmd_bench", "benchmark a part of Medius against its baseline (e.g. `medius bench dsp`)"),
 }
 
 
