@@ -227,9 +227,9 @@ class SessionProtocol:
             last_s = max(last_s, t_s)
             payload = ev.get("payload") or {}
             if ev["kind"] == "trial_start":
-                open_trials[payload["trial_id"]] = (t_s, payload)
+                open_trials[_trial_id(payload)] = (t_s, payload)
             elif ev["kind"] == "trial_stop":
-                tid = payload.get("trial_id")
+                tid = _trial_id(payload)
                 if tid not in open_trials:
                     raise ProtocolError(f"trial_stop for {tid!r} without a trial_start")
                 start_s, p = open_trials.pop(tid)
@@ -251,9 +251,18 @@ class SessionProtocol:
         )
 
 
+def _trial_id(payload: dict) -> str:
+    # the recorder's own events number trials ("trial": int); the protocol names them ("trial_id": str)
+    tid = payload.get("trial_id", payload.get("trial"))
+    if tid is None:
+        raise ProtocolError(f"trial event without a trial id: {payload!r}")
+    return str(tid)
+
+
 def _trial(payload: dict, start_s: float, stop_s: float) -> Trial:
-    fields = {f.name for f in dataclasses.fields(Trial)} - {"start_s", "stop_s"}
+    fields = {f.name for f in dataclasses.fields(Trial)} - {"start_s", "stop_s", "trial_id"}
     try:
-        return Trial(start_s=start_s, stop_s=stop_s, **{k: v for k, v in payload.items() if k in fields})
+        return Trial(trial_id=_trial_id(payload), start_s=start_s, stop_s=stop_s,
+                     **{k: v for k, v in payload.items() if k in fields})
     except TypeError as exc:
         raise ProtocolError(f"trial event payload {payload!r}: {exc}") from None

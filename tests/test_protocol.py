@@ -82,3 +82,13 @@ def test_bad_file_contents_fail_clearly():
     with pytest.raises(ProtocolError, match="placed once"):
         SessionProtocol(Patient("a"), "2026-01-01", (Placement("tfl", "left", "e", 0), Placement("tfl", "left", "e", 1)))
     assert other_side("left") == "right"
+
+
+def test_reads_recorder_numbered_trials():
+    # sensors.recording.events: trial_start payload {"trial": int, "type": str, ...}, trial_stop {"trial": int}
+    meta = {"patient_code": "P-1"}
+    events = [dict(kind="trial_start", stream_id="emg", index=1000, time_s=None, payload={"trial": 1, "type": "rest"}),
+              dict(kind="trial_stop", stream_id="emg", index=6000, time_s=None, payload={"trial": 1})]
+    back = SessionProtocol.from_file(meta, events, {"emg": 1000.0})
+    assert back.patient.code == "P-1"
+    assert back.trials == (Trial("1", "rest", 1.0, 6.0),)
