@@ -33,8 +33,8 @@ class Truth:
     hold_s: dict = field(default_factory=dict)  # side -> (start, stop) of the contraction
 
 
-def _shaped_noise(rng, n, rate, fc_hz):
-    """White noise shaped by exp(-((f - fc)/40)^2 / 2), unit RMS; fc may vary per 1 s block."""
+def _shaped_noise(rng, n, rate, fc_hz, sigma_hz=40.0):
+    """White noise shaped by exp(-((f - fc)/sigma)^2 / 2), unit RMS; fc may vary per 1 s block."""
     out = np.empty(n)
     block = int(rate)
     fcs = np.broadcast_to(np.asarray(fc_hz, dtype=float), (int(np.ceil(n / block)),))
@@ -42,7 +42,7 @@ def _shaped_noise(rng, n, rate, fc_hz):
         m = min(block, n - i)
         spec = np.fft.rfft(rng.standard_normal(m))
         f = np.fft.rfftfreq(m, 1 / rate)
-        spec *= np.exp(-0.5 * ((f - fcs[k]) / 40.0) ** 2)
+        spec *= np.exp(-0.5 * ((f - fcs[k]) / sigma_hz) ** 2)
         seg = np.fft.irfft(spec, m)
         out[i:i + m] = seg / np.sqrt(np.mean(seg**2))
     return out
@@ -69,8 +69,8 @@ def build(path, seed=0, affected="left", pct_affected=(36.0, 31.0), pct_unaffect
     t_s = 6.0
     for side in ("left", "right"):
         if with_mvic:
-            trials.append(Trial(f"mvic_{side}", "mvic", t_s, t_s + 5.0, side=side, muscle="gluteus_medius"))
-        t_s += 6.0
+            trials.append(Trial(f"mvic_{side}", "mvic", t_s, t_s + 14.0, side=side, muscle="gluteus_medius"))
+        t_s += 15.0
     plan = {}
     for side in ("left", "right"):
         reps, r = [], t_s + 2.0
@@ -120,16 +120,17 @@ def build(path, seed=0, affected="left", pct_affected=(36.0, 31.0), pct_unaffect
         pct = (pct_affected if is_aff else pct_unaffected)[0 if gmed else 1]
         truth.pct_mvic[key] = pct
         amp = np.zeros(n)
-        # MVIC: both muscles of that side at 100 % for 3 s
-        ms = 6.0 + (0 if side == "left" else 6.0) + 1.0
-        amp += _ramp(t, ms, ms + 3.0, 0.2) * mvic
+        # MVIC: both muscles of that side at 100 %, three 3 s efforts 1.5 s apart
+        ms = 6.0 + (0 if side == "left" else 15.0) + 1.0
+        for k in range(3):
+            amp += _ramp(t, ms + 4.5 * k, ms + 4.5 * k + 3.0, 0.2) * mvic
         delay = (onset_delay_ms[0] if is_aff else onset_delay_ms[1]) / 1000.0 if gmed else 0.0
         for s, u, h, d in plan[side]:
             amp += _ramp(t, s + delay, s + u + h + d, 0.05) * mvic * pct / 100.0
         hs, he = holds[side]
         hold_amp = _ramp(t, hs, he, 0.2) * mvic * 0.4
         amp += hold_amp
-        sig = _shaped_noise(rng, n, EMG_HZ, 110.0 if gmed else 125.0)
+        sig = _shaped_noise(rng, n, EMG_HZ, 110.0 if gmed else 125.0, sigma_hz=70.0)
         # the hold gets its own spectrum: centre frequency falling linearly over the contraction
         f0, f1 = hold_fc[0 if is_aff else 1]
         i0, i1 = int(hs * EMG_HZ), int(he * EMG_HZ)

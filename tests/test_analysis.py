@@ -133,8 +133,8 @@ def test_ratio_fixture_two_noise_channels():
     # clinical.md section 10: channels at RMS 0.36 MVC_G and 0.31 MVC_T give ratio 1.16 +- 1 %
     rng = np.random.default_rng(0)
     rate, mvc_g, mvc_t = 2000.0, 250.0, 180.0
-    g = rng.standard_normal(20000) * 0.36 * mvc_g
-    t = rng.standard_normal(20000) * 0.31 * mvc_t
+    g = rng.standard_normal(120000) * 0.36 * mvc_g  # 60 s at 2 kHz, as the clinical.md noise fixtures
+    t = rng.standard_normal(120000) * 0.31 * mvc_t
     pct_g = centred_rms(g, rate, 0.5).mean() / mvc_g * 100
     pct_t = centred_rms(t, rate, 0.5).mean() / mvc_t * 100
     assert ratio(pct_g, pct_t) == pytest.approx(1.16, rel=0.01)
