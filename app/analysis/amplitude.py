@@ -46,14 +46,19 @@ class MvicReference:
     trial_id: str
     date: str  # session date the reference was measured on (it may be reused in later sessions)
     method: str = "mvic"  # "mvic", or "peak_of_task" when no MVIC trial exists (labelled in every export)
+    effort_peaks: tuple[float, ...] = ()  # peak of each maximal effort found in the MVIC trials
+    effort_cv_pct: float = math.nan  # their SD / mean: how repeatable the reference is within the session
 
     def to_dict(self) -> dict:
         return {"value": self.value, "unit": self.unit, "window_s": self.window_s, "trial_id": self.trial_id,
-                "date": self.date, "method": self.method}
+                "date": self.date, "method": self.method, "effort_peaks": list(self.effort_peaks),
+                "effort_cv_pct": self.effort_cv_pct}
 
     @classmethod
     def from_dict(cls, key: str, d: dict) -> "MvicReference":
-        return cls(key, float(d["value"]), d["unit"], float(d["window_s"]), d["trial_id"], d["date"], d.get("method", "mvic"))
+        cv = d.get("effort_cv_pct")
+        return cls(key, float(d["value"]), d["unit"], float(d["window_s"]), d["trial_id"], d["date"],
+                   d.get("method", "mvic"), tuple(d.get("effort_peaks") or ()), math.nan if cv is None else float(cv))
 
 
 def mvic_references(channels: list[EmgChannel], envelopes: dict[str, np.ndarray], protocol: SessionProtocol,
@@ -64,17 +69,28 @@ def mvic_references(channels: list[EmgChannel], envelopes: dict[str, np.ndarray]
     MVIC drives both GMed and TFL). Several positions may be tested: the maximum wins (Contreras et al. 2015).
     Muscles with no MVIC trial on their side are absent here (see `peak_of_task_reference`).
     """
+    from dsp.reps import auto_thresholds, hysteresis_segments
+
     out = {}
     for ch in channels:
         trials = [t for t in protocol.trials_of(TrialType.MVIC) if t.side == ch.side]
         aimed = [t for t in trials if t.muscle == ch.muscle]
-        best = None
+        best, peaks = None, []
         for t in aimed or trials:
             env = envelopes[ch.key][ch.stream.index(t.start_s): ch.stream.index(t.stop_s)]
-            if env.size and (best is None or env.max() > best[0]):
+            if not env.size:
+                continue
+            if best is None or env.max() > best[0]:
                 best = (float(env.max()), t.trial_id)
+            # separate efforts inside the trial (e.g. 3 x 5 s), for the reference's repeatability
+            high, low, _ = auto_thresholds(env, 0.5, 0.25)
+            if high > low:
+                segs = hysteresis_segments(env, ch.rate_hz, high, low, min_duration_s=1.0, velocity_frac=None)
+                peaks += [float(env[a:b].max()) for a, b in segs]
         if best is not None:
-            out[ch.key] = MvicReference(ch.key, best[0], ch.info.unit, cfg.amplitude_window_s, best[1], protocol.date)
+            cv = float(np.std(peaks, ddof=1) / np.mean(peaks) * 100.0) if len(peaks) >= 2 else math.nan
+            out[ch.key] = MvicReference(ch.key, best[0], ch.info.unit, cfg.amplitude_window_s, best[1], protocol.date,
+                                        "mvic", tuple(peaks), cv)
     return out
 
 

@@ -59,17 +59,21 @@ def spectral_series(x: np.ndarray, rate_hz: float, cfg: AnalysisConfig, window_s
                             hop_s=hop_s or cfg.fatigue_hop_s, band_hz=(cfg.band_hz[0], high))
 
 
-def slope_pct_per_s(time_s: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
-    """Regression slope normalised to its intercept (%/s), the raw slope (units/s) and r; NaNs if < 3 points."""
+def slope_pct_per_s(time_s: np.ndarray, values: np.ndarray) -> tuple[float, float, float, float]:
+    """Regression slope normalised to its intercept (%/s), the raw slope (units/s), r, and the normalised
+    slope's standard error (%/s, from r and n: |b| sqrt((1/r^2 - 1)/(n - 2))); NaNs if < 3 points."""
     from dsp.spectral import normalised_slope
 
     t = np.asarray(time_s, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(t) & np.isfinite(v)
-    if ok.sum() < 3:
-        return math.nan, math.nan, math.nan
+    n = int(ok.sum())
+    if n < 3:
+        return math.nan, math.nan, math.nan, math.nan
     fit = normalised_slope(t[ok], v[ok])
-    return float(fit.slope_pct_per_s), float(fit.slope_per_s), float(fit.r)
+    r = float(fit.r)
+    se = abs(float(fit.slope_pct_per_s)) * math.sqrt((1.0 / r**2 - 1.0) / (n - 2)) if r else math.nan
+    return float(fit.slope_pct_per_s), float(fit.slope_per_s), r, se
 
 
 def endurance_time_s(tilt_deg: np.ndarray, rate_hz: float, drop_frac: float) -> float:

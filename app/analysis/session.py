@@ -220,8 +220,9 @@ def _hold_fatigue(c: _Channel, session: SessionData, trial: Trial, span: tuple[i
     if not withheld:
         for name, values, unit in (("mdf", series.mdf_hz[:, 0], "hz"), ("mnf", series.mnf_hz[:, 0], "hz"),
                                    ("fi_nsm5", series.fi_nsm5[:, 0], None)):
-            pct, raw, r = M.slope_pct_per_s(t, values)
+            pct, raw, r, se = M.slope_pct_per_s(t, values)
             out[f"{name}_slope_pct_per_s"] = pct
+            out[f"{name}_slope_se_pct_per_s"] = se
             out[f"{name}_r"] = r
             if unit:
                 out[f"{name}_slope_{unit}_per_s"] = raw
