@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("app.cmd_run", "start Medius (the simulator is the default source)"),
     "analyze": ("app.cmd_analyze", "clinical measures of sessions (JSON/CSV), trends over a patient's sessions"),
+    "report": ("app.cmd_report", "clinician's PDF report of a session (with the trend over earlier sessions)"),
 }
 
 

@@ -222,7 +222,8 @@ def _hold_fatigue(c: _Channel, session: SessionData, trial: Trial, span: tuple[i
                                    ("fi_nsm5", series.fi_nsm5[:, 0], None)):
             pct, raw, r, se = M.slope_pct_per_s(t, values)
             out[f"{name}_slope_pct_per_s"] = pct
-            out[f"{name}_slope_se_pct_per_s"] = se
+            # overlapping windows are not independent: n_eff = n hop/window inflates the SE by sqrt(window/hop)
+            out[f"{name}_slope_se_pct_per_s"] = se * math.sqrt(max(1.0, cfg.fatigue_window_s / cfg.fatigue_hop_s))
             out[f"{name}_r"] = r
             if unit:
                 out[f"{name}_slope_{unit}_per_s"] = raw
