@@ -53,8 +53,10 @@ def samples_2d(name: str, x, n_channels: int | None = None, dtype: np.dtype | No
         raise ValueError(f"{name} must be {dtype}, got {x.dtype}")
     if n_channels is not None and x.shape[1] != n_channels:
         raise ValueError(f"{name} must have {n_channels} channel(s), got {x.shape[1]}")
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
+    if not x.flags.c_contiguous or not x.flags.writeable:
+        # numba compiles a separate specialisation for strided or read-only arrays; a copy avoids a compile on
+        # the live path (e.g. frames decoded with np.frombuffer are read-only)
+        x = np.array(x, order="C")
     return x
 
 

@@ -74,3 +74,27 @@ def naive_indices(freqs, psd, band):
     fi = sum(p / f for f, p in sel) / sum(f**5 * p for f, p in sel)
     df = freqs[1] - freqs[0]
     return mdf, mnf, fi, total * df
+
+
+def naive_hysteresis(tf, on, off, min_len, min_off_len):
+    """Runs that start where tf stays >= on for min_len samples and end where it stays < off for min_off_len."""
+    runs, start, i, n = [], None, 0, len(tf)
+
+    def held(j, test, length):
+        return all(test(v) for v in tf[j : j + length]) or (j + length > n and all(test(v) for v in tf[j:]))
+
+    while i < n:
+        if start is None:
+            if tf[i] >= on and held(i, lambda v: v >= on, min_len) and i + min_len <= n:
+                start = i
+                i += min_len
+                continue
+        elif tf[i] < off and held(i, lambda v: v < off, min_off_len):
+            runs.append((start, i))
+            start = None
+            i += min_off_len
+            continue
+        i += 1
+    if start is not None:
+        runs.append((start, n))
+    return runs

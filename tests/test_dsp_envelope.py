@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsp.envelope import MovingRms, linear_envelope, moving_rms, rectify
-from tests.naive_dsp import naive_moving_rms
+from naive_dsp import naive_moving_rms
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

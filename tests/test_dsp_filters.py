@@ -17,8 +17,8 @@ from dsp.filters import (
     design_notch,
     sosfilt,
 )
-from tests.dsp_data import delsys_emg
-from tests.naive_dsp import naive_sosfilt
+from dsp_data import delsys_emg
+from naive_dsp import naive_sosfilt
 
 RATES = [500.0, 1000.0, 1024.0, 2000.0, 2048.0]
 

@@ -19,8 +19,8 @@ from dsp.spectral import (
     power_spectrum,
     spectral_indices,
 )
-from tests.dsp_data import physionet, uci
-from tests.naive_dsp import naive_indices, naive_psd
+from dsp_data import physionet, uci
+from naive_dsp import naive_indices, naive_psd
 
 RATES = [500.0, 1000.0, 1024.0, 2000.0, 2048.0]
 
