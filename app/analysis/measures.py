@@ -28,21 +28,22 @@ def coactivation_index(a_pct: np.ndarray, b_pct: np.ndarray) -> float:
     return 2.0 * np.minimum(a, b).sum() / total * 100.0
 
 
-def first_onset_s(envelope: np.ndarray, rate_hz: float, rest: np.ndarray, search: tuple[int, int],
+def first_onset_s(filtered: np.ndarray, rate_hz: float, rest: np.ndarray, search: tuple[int, int],
                   cfg: AnalysisConfig) -> float:
-    """First activation onset inside ``search`` (sample slice), in seconds from ``search[0]``; NaN if none.
+    """First activation onset inside ``search`` (sample slice of the band-passed signal), in seconds from
+    ``search[0]``; NaN if none.
 
-    The threshold comes from ``rest`` (the same test function over a rest stretch): dsp.onset's detector runs
-    on the rest stretch followed by the search window, with the rest stretch declared as its baseline.
+    dsp.onset's Hodges & Bui detector (moving average of |EMG| against rest mean + k SD of the same test
+    function) runs on the rest stretch followed by the search window, the rest stretch declared as baseline.
     """
     from dsp.onset import onsets_threshold
 
-    seg = envelope[search[0]: search[1]]
-    if rest.size < 2 or seg.size == 0:
+    seg = filtered[search[0]: search[1]]
+    if rest.size < int(0.5 * rate_hz) or seg.size == 0:
         return math.nan
     rest_s = rest.size / rate_hz
-    x = np.concatenate([rest, seg])
-    found = onsets_threshold(x, rate_hz, rest=(0.0, rest_s), k_sd=cfg.onset_k_sd, min_duration_s=cfg.onset_min_duration_s)
+    found = onsets_threshold(np.concatenate([rest, seg]), rate_hz, rest=(0.0, rest_s), k_sd=cfg.onset_k_sd,
+                             min_duration_s=cfg.onset_min_duration_s, window_s=cfg.onset_window_s)
     for onset_s, _ in found:
         if onset_s >= rest_s:
             return onset_s - rest_s

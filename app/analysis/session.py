@@ -54,7 +54,6 @@ class _Channel:
         self.filtered = band_passed(ch, cfg)  # amplitude path (notched if configured)
         self.spectral = band_passed(ch, cfg, notch=False) if cfg.mains_hz else self.filtered
         self.envelope = centred_rms(self.filtered, ch.rate_hz, cfg.amplitude_window_s)
-        self.onset_env = centred_rms(self.filtered, ch.rate_hz, cfg.onset_window_s)
         self.rest_idx = np.empty(0, dtype=np.int64)
         self.ref: MvicReference | None = None
 
@@ -302,8 +301,9 @@ def _exercise_side(trial: Trial, reps, per_muscle: dict, cfg: AnalysisConfig) ->
     out["gmed_minus_tfl_pct_mvic"] = summary(g - t, "pct_mvic")
     rate = cg.ch.rate_hz
     coact, onset = [], []
-    rest_g = cg.onset_env[cg.rest_idx[: int(5 * rate)]]
-    rest_t = ct.onset_env[ct.rest_idx[: int(5 * ct.ch.rate_hz)]]
+    # the rest stretch skips its first second: the band-pass settles there from the recording's start
+    rest_g = cg.filtered[cg.rest_idx[int(rate): int(6 * rate)]]
+    rest_t = ct.filtered[ct.rest_idx[int(ct.ch.rate_hz): int(6 * ct.ch.rate_hz)]]
     for s, e in reps.times_s:
         a, b = cg.span((s, e))
         at, bt = ct.span((s, e))
@@ -311,8 +311,8 @@ def _exercise_side(trial: Trial, reps, per_muscle: dict, cfg: AnalysisConfig) ->
         coact.append(M.coactivation_index(cg.envelope[a:a + n] / cg.ref.value * 100, ct.envelope[at:at + n] / ct.ref.value * 100))
         # onsets searched from 0.5 s before the movement to its middle
         lo = s - 0.5
-        og = M.first_onset_s(cg.onset_env, rate, rest_g, cg.span((lo, (s + e) / 2)), cfg)
-        ot = M.first_onset_s(ct.onset_env, ct.ch.rate_hz, rest_t, ct.span((lo, (s + e) / 2)), cfg)
+        og = M.first_onset_s(cg.filtered, rate, rest_g, cg.span((lo, (s + e) / 2)), cfg)
+        ot = M.first_onset_s(ct.filtered, ct.ch.rate_hz, rest_t, ct.span((lo, (s + e) / 2)), cfg)
         onset.append((og - ot) * 1000.0)
     out["coactivation_index_pct"] = summary(coact, "pct")
     out["gmed_onset_minus_tfl_ms"] = summary(onset, "ms")
