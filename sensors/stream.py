@@ -185,6 +185,8 @@ class EventKind(str, enum.Enum):
     GAP = "gap"  # samples [start_index, start_index + n_missing) of a stream never arrived
     STREAMS = "streams"  # the source (re)declared its streams; payload["streams"] is a list of StreamInfo
     END = "end"  # a finite source (replay, import) has delivered everything
+    TRIAL = "trial"  # a protocol trial started or stopped; payload: trial, kind, phase ("start"/"stop"), index, ...
+    MARKER = "marker"  # a user or device marker at payload["index"] of payload["stream_id"]
 
 
 @dataclass(frozen=True)
