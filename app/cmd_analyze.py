@@ -61,6 +61,7 @@ def _progress(done: int, total: int, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, dict] = {}
     failed = 0
     jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(paths)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # spawn, not fork: the parent may run numba/Qt threads, and a forked child can inherit a held lock
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(analyze_path, str(p), cfg, prior): str(p) for p in paths}
         for i, fut in enumerate(as_completed(futures), 1):
             name = futures[fut]

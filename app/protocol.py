@@ -222,7 +222,8 @@ class SessionProtocol:
 
         open_trials: dict[str, tuple[float, dict]] = {}
         trials, markers, last_s = [], [], 0.0
-        for ev in sorted(events, key=when):
+        ours = [e for e in map(_from_source_trial, events) if e["kind"] in ("trial_start", "trial_stop", "marker")]
+        for ev in sorted(ours, key=when):
             t_s = when(ev)
             last_s = max(last_s, t_s)
             payload = ev.get("payload") or {}
@@ -249,6 +250,21 @@ class SessionProtocol:
             mvic_protocol=str(meta.get("mvic_protocol", "")),
             notes=str(meta.get("notes", "")),
         )
+
+
+def _from_source_trial(ev: dict) -> dict:
+    """A source's own ``trial`` event (sensors.stream.EventKind.TRIAL, as the recorder stores it: payload with
+    ``trial``, ``kind``, ``phase``, ``index``, ``stream_id``, ``t_s``) as a ``trial_start``/``trial_stop``."""
+    if ev.get("kind") != "trial":
+        return ev
+    p = ev.get("payload") or {}
+    if p.get("phase") not in ("start", "stop"):
+        raise ProtocolError(f"trial event without a start/stop phase: {p!r}")
+    payload = {"trial": p.get("trial"), "type": p.get("kind"), "side": p.get("side"), "muscle": p.get("muscle"),
+               "movement": p.get("movement") or ""}
+    return {"kind": f"trial_{p['phase']}", "stream_id": ev.get("stream_id") or p.get("stream_id"),
+            "index": ev.get("index") if ev.get("index") is not None else p.get("index"),
+            "time_s": ev.get("time_s") if ev.get("time_s") is not None else p.get("t_s"), "payload": payload}
 
 
 def _trial_id(payload: dict) -> str:

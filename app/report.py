@@ -195,11 +195,11 @@ def _trend_series(series: dict, affected: str | None) -> list[tuple[str, str]]:
         mvt = mv.replace("_", " ")
         if measure == "gmed_tfl_ratio":
             out.append((0, name, f"GMed:TFL ratio — {_side_label(scope, affected)} side, {mvt}"))
-        elif measure == "mean_pct_mvic":
+        elif measure == "rms_pct_mvic":
             muscle, side = scope.rsplit("_", 1)
-            out.append((1, name, f"{_MUSCLES.get(muscle, muscle)} {_side_label(side, affected)}: mean %MVIC — {mvt}"))
-        elif measure in ("si_gluteus_medius_mean_pct_mvic", "si_gmed_tfl_ratio"):
-            what = "GMed mean %MVIC" if "gluteus" in measure else "GMed:TFL ratio"
+            out.append((1, name, f"{_MUSCLES.get(muscle, muscle)} {_side_label(side, affected)}: RMS %MVIC — {mvt}"))
+        elif measure in ("si_gluteus_medius_rms_pct_mvic", "si_gmed_tfl_ratio"):
+            what = "GMed RMS %MVIC" if "gluteus" in measure else "GMed:TFL ratio"
             out.append((2, name, f"Symmetry index of {what} (affected vs unaffected) — {mvt}"))
         elif measure == "mdf_slope_pct_per_s":
             muscle, side = scope.rsplit("_", 1)
@@ -284,8 +284,8 @@ def _summary_page(doc: _Doc, r: dict) -> None:
             return None
         label = mv.replace("_", " ")
         rows.append([f"{label}: repetitions"] + [str(pick(sd, "side", "n_reps") or "-") for sd in sides])
-        rows.append(["  GMed mean %MVIC"] + [_pct(pick(sd, "gluteus_medius", "mean_pct_mvic")) for sd in sides])
-        rows.append(["  TFL mean %MVIC"] + [_pct(pick(sd, "tfl", "mean_pct_mvic")) for sd in sides])
+        rows.append(["  GMed RMS %MVIC"] + [_pct(pick(sd, "gluteus_medius", "rms_pct_mvic")) for sd in sides])
+        rows.append(["  TFL RMS %MVIC"] + [_pct(pick(sd, "tfl", "rms_pct_mvic")) for sd in sides])
         rows.append(["  GMed:TFL ratio (mean, 95 % CI)"] + [_ci(pick(sd, "side", "gmed_tfl_ratio")) for sd in sides])
         rows.append(["  GMed − TFL (%MVIC points)"] + [_pct(pick(sd, "side", "gmed_minus_tfl_pct_mvic")) for sd in sides])
         rows.append(["  GMed onset − TFL onset (ms; > 0: GMed later)"] +
@@ -312,7 +312,7 @@ def _summary_page(doc: _Doc, r: dict) -> None:
     if not s["affected_side"]:
         doc.text("No affected side declared: A = left, U = right.", 8.5, color=GREY)
     for mv, entry in sym["movements"].items():
-        for key, label in (("gluteus_medius_mean_pct_mvic", "GMed mean %MVIC"), ("tfl_mean_pct_mvic", "TFL mean %MVIC"),
+        for key, label in (("gluteus_medius_rms_pct_mvic", "GMed RMS %MVIC"), ("tfl_rms_pct_mvic", "TFL RMS %MVIC"),
                            ("gmed_tfl_ratio", "GMed:TFL ratio")):
             c = entry.get(key)
             if not c:
@@ -333,9 +333,9 @@ def _summary_page(doc: _Doc, r: dict) -> None:
             doc.text("• " + w, 8, color=NOTICE, indent=10, gap=2)
     doc.y += 6
     mv = r["symmetry"]
-    doc.text("GMed:TFL ratio = mean %MVIC of GMed / mean %MVIC of TFL over each repetition (both normalised to "
-             "their own MVIC reference, the peak of a "
-             f"{r['config']['amplitude_window_s']:g} s moving RMS). Co-activation index: Falconer & Winter 1985. "
+    doc.text("RMS %MVIC = RMS of the band-passed EMG over the repetition (rest noise power removed) / MVIC "
+             f"reference (peak of a {r['config']['amplitude_window_s']:g} s moving RMS over the MVIC trials) × 100. "
+             "GMed:TFL ratio = RMS %MVIC of GMed / RMS %MVIC of TFL, per repetition. Co-activation index: Falconer & Winter 1985. "
              "Definitions and sources: docs/analysis.md. " + DISCLAIMER, 7.5, color=GREY)
 
 
@@ -346,13 +346,13 @@ def _summary_chart(doc: _Doc, r: dict, sides: list[str]) -> None:
     groups = []
     for sd in sides:
         for tid, t in _exercise_trials(r, sd):
-            g = r["muscles"].get(f"gluteus_medius_{sd}", {}).get("trials", {}).get(tid, {}).get("mean_pct_mvic")
-            f = r["muscles"].get(f"tfl_{sd}", {}).get("trials", {}).get(tid, {}).get("mean_pct_mvic")
+            g = r["muscles"].get(f"gluteus_medius_{sd}", {}).get("trials", {}).get(tid, {}).get("rms_pct_mvic")
+            f = r["muscles"].get(f"tfl_{sd}", {}).get("trials", {}).get(tid, {}).get("rms_pct_mvic")
             groups.append((f"{sd}: {t['movement'].replace('_', ' ')}", g, f))
     if not groups:
         return
     top = max([v for _, g, f in groups for s in (g, f) if s for v in s["per_rep"] if v is not None] + [10.0])
-    at, plot = doc.axes(rect, (0, len(groups)), (0, top * 1.15), "", "%MVIC (mean per repetition)",
+    at, plot = doc.axes(rect, (0, len(groups)), (0, top * 1.15), "", "RMS %MVIC per repetition",
                         x_ticks=[i + 0.5 for i in range(len(groups))], x_tick_labels=[g[0] for g in groups])
     p = doc.p
     for i, (_, g, f) in enumerate(groups):

@@ -41,7 +41,7 @@ def test_batch_equals_single_and_trends(folder, tmp_path, capsys):
     right = series["right/side_lying_abduction/gmed_tfl_ratio"]
     assert abs(right["points"][1]["change_from_first"]) < right["srd"]  # unchanged side: within noise
     assert right["points"][1]["change_from_first_beyond_srd"] is False
-    assert "symmetry/side_lying_abduction/si_gluteus_medius_mean_pct_mvic" in series
+    assert "symmetry/side_lying_abduction/si_gluteus_medius_rms_pct_mvic" in series
     assert out["trends"]["P-SYN"]["comparability"] == []
 
 

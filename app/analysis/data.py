@@ -110,6 +110,17 @@ class SessionData:
         return None
 
 
+    def joint_angles(self, side: str | None) -> list[tuple[str, np.ndarray, float]]:
+        """``(label, angle_deg (n,), rate_hz)`` of every joint-angle channel on that side or without a side
+        (a goniometer, or an IMU that reports the working side's angles)."""
+        out = []
+        for s in self.streams.values():
+            for i, c in enumerate(s.info.channels):
+                if c.kind is ChannelKind.ANGLE and c.side in (side, None):
+                    out.append((c.label, s.physical[:, i], s.rate_hz))
+        return out
+
+
 def load_session(path: str | Path) -> SessionData:
     """Read a ``.medius`` session file completely (streams as physical values, NaN in gaps)."""
     from sensors.recording import SessionReader

@@ -174,6 +174,18 @@ def _quality(c: _Channel, trial: Trial, active_idx: np.ndarray, cfg: AnalysisCon
     }
 
 
+def _rms_pct(c: _Channel, a: int, b: int) -> float:
+    """RMS of the band-passed EMG over samples [a, b) as %MVIC, with the rest noise power removed
+    (sqrt(max(0, RMS^2 - noise^2))), so a weak contraction is not inflated by the noise floor."""
+    if b <= a:
+        return math.nan
+    power = float(np.mean(c.filtered[a:b] ** 2))
+    noise = c.noise_rms()
+    if math.isfinite(noise):
+        power = max(0.0, power - noise**2)
+    return math.sqrt(power) / c.ref.value * 100.0
+
+
 def _active_span(c: _Channel, trial: Trial) -> tuple[int, int]:
     """The contraction inside a hold/MVIC trial: first to last sample with envelope above half its median."""
     i0, i1 = c.span(trial)
@@ -194,7 +206,7 @@ def _other_channel(c: _Channel, session: SessionData, trial: Trial, cfg: Analysi
     rec["quality"] = q
     if c.ref:
         rec["peak_pct_mvic"] = float(c.envelope[a:b].max() / c.ref.value * 100.0) if b > a else math.nan
-        rec["mean_pct_mvic"] = float(c.envelope[a:b].mean() / c.ref.value * 100.0) if b > a else math.nan
+        rec["rms_pct_mvic"] = _rms_pct(c, a, b)
     if trial.type is TrialType.HOLD:
         rec["fatigue"] = _hold_fatigue(c, session, trial, (a, b), q["spectral_withheld"], cfg)
     return rec
@@ -228,17 +240,15 @@ def _hold_fatigue(c: _Channel, session: SessionData, trial: Trial, span: tuple[i
                 out[f"{name}_slope_{unit}_per_s"] = raw
                 out[f"{name}_{unit}"] = values.tolist()
         out["initial_mdf_hz"] = float(np.median(series.mdf_hz[: min(3, len(t)), 0]))
-    imu = session.thigh_imu(trial.side)
-    if imu is not None:
-        from dsp.reps import complementary_tilt
+    from app.analysis.repetitions import movement_signal
 
-        acc, gyro, irate = imu
-        i0, i1 = int(trial.start_s * irate), min(int(trial.stop_s * irate), acc.shape[0])
-        if i1 - i0 > irate and np.all(np.isfinite(acc[i0:i1])) and np.all(np.isfinite(gyro[i0:i1])):
-            tilt = complementary_tilt(acc[i0:i1], gyro[i0:i1], irate, tau_s=cfg.imu_tau_s)
-            out["endurance_time_s"] = M.endurance_time_s(tilt, irate, cfg.endurance_drop_frac)
-            out["endurance_method"] = f"thigh tilt held above {cfg.endurance_drop_frac:.0%} of its initial level"
-            return out
+    moved = movement_signal(session, trial, cfg)
+    if moved is not None:
+        x, irate, _, source = moved
+        out["endurance_time_s"] = M.endurance_time_s(x, irate, cfg.endurance_drop_frac)
+        out["endurance_method"] = (f"{source.replace('_', ' ')} held above {cfg.endurance_drop_frac:.0%} of its "
+                                   "initial level")
+        return out
     out["endurance_time_s"] = (b - a) / rate
     out["endurance_method"] = "duration of the EMG contraction (no thigh IMU)"
     return out
@@ -254,9 +264,8 @@ def _exercise_channel(c: _Channel, trial: Trial, reps_s: np.ndarray, cfg: Analys
         rec["withheld"] = ["no normalisation reference"]
         return rec
     peak = np.array([c.envelope[a:b].max() if b > a else math.nan for a, b in spans]) / c.ref.value * 100.0
-    mean = np.array([c.envelope[a:b].mean() if b > a else math.nan for a, b in spans]) / c.ref.value * 100.0
     rec["peak_pct_mvic"] = summary(peak, "pct_mvic")
-    rec["mean_pct_mvic"] = summary(mean, "pct_mvic")
+    rec["rms_pct_mvic"] = summary([_rms_pct(c, a, b) for a, b in spans], "pct_mvic")
     over = np.flatnonzero(peak > (1.0 + cfg.over_mvic_warn_frac) * 100.0)
     if over.size and c.ref.method == "mvic":
         warnings.append(f"{c.ch.key}, trial {trial.trial_id}: repetitions {(over + 1).tolist()} exceed the MVIC "
@@ -292,11 +301,11 @@ def _exercise_side(trial: Trial, reps, per_muscle: dict, cfg: AnalysisConfig) ->
         out["withheld"] = ["GMed and TFL both needed on this side for ratio, onset and co-activation"]
         return out
     (cg, rg), (ct, rt) = per_muscle[GMED], per_muscle[TFL]
-    if "mean_pct_mvic" not in rg or "mean_pct_mvic" not in rt:
+    if "rms_pct_mvic" not in rg or "rms_pct_mvic" not in rt:
         out["withheld"] = ["a muscle lacks a normalisation reference"]
         return out
-    g = np.array(rg["mean_pct_mvic"]["per_rep"])
-    t = np.array(rt["mean_pct_mvic"]["per_rep"])
+    g = np.array(rg["rms_pct_mvic"]["per_rep"])
+    t = np.array(rt["rms_pct_mvic"]["per_rep"])
     out["gmed_tfl_ratio"] = summary([ratio(a, b, cfg.min_activation_pct) for a, b in zip(g, t)], "ratio")
     out["gmed_minus_tfl_pct_mvic"] = summary(g - t, "pct_mvic")
     rate = cg.ch.rate_hz
@@ -372,7 +381,7 @@ def _symmetry(affected: str | None, muscles: dict, sides: dict, cfg: AnalysisCon
         for muscle in (GMED, TFL):
             recs = {sd: [r for r in muscles.get(f"{muscle}_{sd}", {}).get("trials", {}).values()
                          if r.get("movement") == mv] for sd in (a_side, u_side)}
-            for measure in ("mean_pct_mvic", "peak_pct_mvic"):
+            for measure in ("rms_pct_mvic", "peak_pct_mvic"):
                 if recs[a_side] and recs[u_side]:
                     cmp_ = _compare(_pool(recs[a_side], measure), _pool(recs[u_side], measure), cfg)
                     if cmp_:

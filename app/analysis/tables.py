@@ -95,7 +95,7 @@ def text_summary(result: dict) -> str:
             g = result["muscles"].get(f"gluteus_medius_{side}", {}).get("trials", {}).get(tid, {})
             tf = result["muscles"].get(f"tfl_{side}", {}).get("trials", {}).get(tid, {})
             lines.append(f"  {side:5s} {t['movement']}: {t['n_reps']} reps ({t['rep_source']}); "
-                         f"GMed {mean_sd(g.get('mean_pct_mvic'))} %MVIC, TFL {mean_sd(tf.get('mean_pct_mvic'))} %MVIC, "
+                         f"GMed {mean_sd(g.get('rms_pct_mvic'))} %MVIC, TFL {mean_sd(tf.get('rms_pct_mvic'))} %MVIC, "
                          f"GMed:TFL {mean_sd(t.get('gmed_tfl_ratio'), 2)}")
     for w in result["warnings"]:
         lines.append(f"  note: {w}")

@@ -43,7 +43,7 @@ def _per_rep_points(results: list[dict]) -> dict[tuple, list[dict]]:
             by_mv: dict[str, dict[str, list]] = {}
             for t in m["trials"].values():
                 if t.get("type") == "exercise":
-                    for measure in ("peak_pct_mvic", "mean_pct_mvic"):
+                    for measure in ("peak_pct_mvic", "rms_pct_mvic"):
                         if measure in t:
                             by_mv.setdefault(t["movement"], {}).setdefault(measure, []).extend(t[measure]["per_rep"])
             for mv, d in by_mv.items():
