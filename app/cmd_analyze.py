@@ -84,19 +84,27 @@ def run(args: argparse.Namespace) -> int:
 
     results: dict[str, dict] = {}
     failed = 0
+
+    def collect(i: int, name: str, get) -> None:
+        nonlocal failed
+        try:
+            results[name] = get()
+        except Exception as exc:  # one bad file must not lose the others' results
+            failed += 1
+            results[name] = {"source": name, "error": f"{type(exc).__name__}: {exc}"}
+            sys.stderr.write(f"\nmedius analyze: {name}: {type(exc).__name__}: {exc}\n")
+        _progress(i, len(paths), Path(name).name)
+
     jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(paths)))
-    # spawn, not fork: the parent may run numba/Qt threads, and a forked child can inherit a held lock
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(analyze_path, str(p), cfg, prior): str(p) for p in paths}
-        for i, fut in enumerate(as_completed(futures), 1):
-            name = futures[fut]
-            try:
-                results[name] = fut.result()
-            except Exception as exc:  # one bad file must not lose the others' results
-                failed += 1
-                results[name] = {"source": name, "error": f"{type(exc).__name__}: {exc}"}
-                sys.stderr.write(f"\nmedius analyze: {name}: {type(exc).__name__}: {exc}\n")
-            _progress(i, len(paths), Path(name).name)
+    if jobs == 1:
+        for i, p in enumerate(paths, 1):
+            collect(i, str(p), lambda p=p: analyze_path(str(p), cfg, prior))
+    else:
+        # spawn, not fork: the parent may run numba/Qt threads, and a forked child can inherit a held lock
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(analyze_path, str(p), cfg, prior): str(p) for p in paths}
+            for i, fut in enumerate(as_completed(futures), 1):
+                collect(i, futures[fut], fut.result)
     ordered = [results[str(p)] for p in paths]
     good = [r for r in ordered if "error" not in r]
     out = {"sessions": ordered, "trends": patient_trends(good) if len(good) > 1 else {}}
