@@ -208,6 +208,13 @@ def _trend_series(series: dict, affected: str | None) -> list[tuple[str, str]]:
     return [(n, t) for _, n, t in sorted(out)]
 
 
+def _source_label(source: str) -> str:
+    """Where repetitions were found, in words."""
+    if source.startswith("joint_angle:"):
+        return "the joint angle " + source.split(":", 1)[1].replace("_deg", "").replace("_", " ")
+    return {"imu_tilt": "the thigh IMU tilt", "emg_envelope": "the EMG envelopes (no kinematics)"}.get(source, source)
+
+
 def _side_label(side: str, affected: str | None) -> str:
     if affected is None:
         return side
@@ -219,23 +226,32 @@ def _exercise_trials(result: dict, side: str) -> list[tuple[str, dict]]:
 
 
 def _quality_flags(result: dict, side: str) -> list[str]:
-    """Short flags for the summary: what in the signal limits the numbers of that side."""
+    """Short flags for the summary, one per muscle and problem (worst trial), from the contraction trials:
+    what in the signal limits the numbers of that side."""
     flags = []
     for key in (f"gluteus_medius_{side}", f"tfl_{side}"):
         m = result["muscles"].get(key)
         if not m:
             continue
         name = "GMed" if key.startswith("gluteus") else "TFL"
-        for tid, t in m["trials"].items():
-            q = t.get("quality") or {}
-            if (q.get("packet_loss_pct") or 0) > 1:
-                flags.append(f"{name} {tid}: {q['packet_loss_pct']:.1f} % samples lost")
-            if (q.get("saturation_pct") or 0) > 0.1:
-                flags.append(f"{name} {tid}: {q['saturation_pct']:.1f} % clipped")
-            if (q.get("mains_ratio") or 0) > 0.1:
-                flags.append(f"{name} {tid}: mains hum {100 * q['mains_ratio']:.0f} % of power")
-            if t.get("type") in ("exercise", "hold") and q.get("snr_db") is not None and q["snr_db"] < 10:
-                flags.append(f"{name} {tid}: SNR {q['snr_db']:.0f} dB")
+        qs = [(tid, t.get("quality") or {}) for tid, t in m["trials"].items() if t.get("type") != "rest"]
+
+        def worst(field):
+            vals = [(q[field], tid) for tid, q in qs if q.get(field) is not None]
+            return max(vals) if vals else (None, None)
+
+        lost, tid = worst("packet_loss_pct")
+        if lost is not None and lost > 1:
+            flags.append(f"{name}: up to {lost:.1f} % of samples lost (trial {tid})")
+        clip, tid = worst("saturation_pct")
+        if clip is not None and clip > 0.1:
+            flags.append(f"{name}: {clip:.1f} % clipped (trial {tid})")
+        hum, tid = worst("mains_ratio")
+        if hum is not None and hum > 0.1:
+            flags.append(f"{name}: mains hum up to {100 * hum:.0f} % of power (trial {tid})")
+        snrs = [(q["snr_db"], tid) for tid, q in qs if q.get("snr_db") is not None]
+        if snrs and min(snrs)[0] < 10:
+            flags.append(f"{name}: SNR {min(snrs)[0]:.0f} dB (trial {min(snrs)[1]}); spectra withheld")
         if (m.get("mvic") or {}).get("method") == "peak_of_task":
             flags.append(f"{name}: no MVIC, normalised to peak of task")
     return flags or ["none"]
@@ -399,7 +415,7 @@ def _trial_pages(doc: _Doc, r: dict, session) -> None:
             st = r["sides"][side]["trials"][t["trial_id"]]
             doc.need(330)
             doc.text(f"{t['trial_id']}: {t['movement'].replace('_', ' ')}, {side} side — {st['n_reps']} repetitions "
-                     f"(found from {st['rep_source'].replace('_', ' ')})", 10, True)
+                     f"(found from {_source_label(st['rep_source'])})", 10, True)
             traces = []
             for muscle, color in (("gluteus_medius", GMED_COLOR), ("tfl", TFL_COLOR)):
                 ch = session.emg(muscle, side)

@@ -108,5 +108,7 @@ def test_packet_loss_hum_and_lift_off_are_reported(tmp_path):
     assert 0.5 < lost < 4
     total = [t["quality"]["packet_loss_pct"] for t in r["muscles"]["tfl_right"]["trials"].values()]
     assert np.mean(total) == pytest.approx(lost, abs=1.5)
+    (reps,) = r["sides"]["right"]["trials"].values()
+    assert reps["n_reps"] == 4  # lost IMU samples are bridged, not read as the leg coming down
     assert rest["mains_ratio"] > 0.5  # at rest the 80 uV hum dominates the 3 uV noise floor
     assert ex["quality"]["mains_ratio"] > 0.01

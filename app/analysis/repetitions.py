@@ -17,6 +17,18 @@ class Repetitions:
     source: str  # "imu_tilt", "joint_angle:<label>" or "emg_envelope"
 
 
+def _bridge(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Linear interpolation across lost samples (rows where ``ok`` is False), so a dropped packet cannot split
+    a repetition in two; ``x`` is (n, k)."""
+    out = np.array(x, dtype=np.float64)
+    if ok.all():
+        return out
+    idx = np.arange(out.shape[0])
+    for j in range(out.shape[1]):
+        out[~ok, j] = np.interp(idx[~ok], idx[ok], out[ok, j])
+    return out
+
+
 def movement_signal(session: SessionData, trial: Trial, cfg: AnalysisConfig) -> tuple[np.ndarray, float, float, str] | None:
     """The joint excursion during ``trial``: ``(signal_deg, rate_hz, start_s, source)`` or None without kinematics.
 
@@ -33,8 +45,7 @@ def movement_signal(session: SessionData, trial: Trial, cfg: AnalysisConfig) -> 
         i1 = min(int(round(trial.stop_s * rate)), acc.shape[0])
         ok = np.all(np.isfinite(acc[i0:i1]), axis=1) & np.all(np.isfinite(gyro[i0:i1]), axis=1)
         if i1 - i0 > rate and ok.mean() > 0.9:
-            a, g = acc[i0:i1].copy(), gyro[i0:i1].copy()
-            a[~ok], g[~ok] = np.nanmedian(a, axis=0), 0.0
+            a, g = _bridge(acc[i0:i1], ok), _bridge(gyro[i0:i1], ok)
             return complementary_tilt(a, g, rate, tau_s=cfg.imu_tau_s), rate, i0 / rate, "imu_tilt"
     best = None
     for label, angle, rate in session.joint_angles(trial.side):
@@ -42,6 +53,7 @@ def movement_signal(session: SessionData, trial: Trial, cfg: AnalysisConfig) -> 
         seg = angle[i0: min(int(round(trial.stop_s * rate)), angle.size)]
         if seg.size <= rate or np.isfinite(seg).mean() < 0.9:
             continue
+        seg = _bridge(seg[:, None], np.isfinite(seg))[:, 0]
         dev = seg - np.nanmedian(seg[: max(1, int(0.5 * rate))])
         lo, hi = np.nanpercentile(dev, [1, 99])
         x = dev if hi >= -lo else -dev
