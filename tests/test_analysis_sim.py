@@ -12,6 +12,7 @@ from sensors.sim import SimConfig, Trial
 from sim_session import record, short_protocol
 
 FATIGUE = -0.3  # %/s, the simulator's normalised MDF slope of working muscles
+HOLD_S = 90.0
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +20,9 @@ def sim(tmp_path_factory):
     path = tmp_path_factory.mktemp("sim") / "sim.medius"
     config = SimConfig(seed=0, affected_side="left", gmed_deficit=0.4, tfl_compensation=0.2,
                        fatigue_mdf_pct_per_s=FATIGUE)
-    # 60 s holds: over 30 s the MDF-slope estimator alone scatters by SD ~0.13 %/s on this simulator
-    simulator = record(path, config, short_protocol(reps=8, hold_s=60.0))
+    # 90 s holds: the MDF-slope estimator alone scatters by SD ~0.13 / 0.04 / 0.02 %/s over 30 / 60 / 90 s
+    # holds on this simulator (12 draws each), so only 90 s holds meet the 0.08 %/s tolerance reliably
+    simulator = record(path, config, short_protocol(reps=8, hold_s=HOLD_S))
     return simulator.truth, analyze(load_session(path))
 
 
@@ -75,14 +77,39 @@ def test_pct_mvic_against_truth(sim):
         assert t["rms_pct_mvic"]["mean"] == pytest.approx(want, rel=0.15)
 
 
+def _band_limited_slope(base_mdf_hz, hold_s=HOLD_S, rate_hz=2000.0):
+    """The normalised MDF slope an analysis restricted to 20-450 Hz after a 20-450 Hz Butterworth should see.
+
+    The simulator's MDF (and its -0.3 %/s) is defined over 0..fs/2; clinical.md section 10: integrate the
+    expectation from |H(f)|^2 inside the analysis band. Uses the simulator's own spectral model.
+    """
+    from scipy import signal
+
+    from sensors.sim.synth import _base_psd, scale_for_mdf
+
+    f = np.linspace(0.0, rate_hz / 2, 20001)
+    sos = signal.butter(4, [20.0, 450.0], "bandpass", fs=rate_hz, output="sos")
+    h2 = np.abs(signal.sosfreqz(sos, worN=f, fs=rate_hz)[1]) ** 2
+    band = (f >= 20.0) & (f <= 450.0)
+    t = np.linspace(0.0, hold_s, 61)
+    mdf = []
+    for true_mdf in base_mdf_hz * (1 + FATIGUE / 100 * t):
+        p = (_base_psd(f / scale_for_mdf(np.array([true_mdf]), rate_hz)[0]) * h2)[band]
+        mdf.append(f[band][np.argmax(np.cumsum(p) >= p.sum() / 2)])
+    b, a = np.polyfit(t, mdf, 1)
+    return 100 * b / a
+
+
 def test_hold_mdf_slope_within_tolerance(sim):
-    _, r = sim
+    truth, r = sim
     for key in ("gluteus_medius_left", "tfl_left", "gluteus_medius_right", "tfl_right"):
         side = key.rsplit("_", 1)[1]
         (t,) = [t for t in r["muscles"][key]["trials"].values() if t.get("type") == "hold" and t["side"] == side]
         f = t["fatigue"]
-        assert f["mdf_slope_pct_per_s"] == pytest.approx(FATIGUE, abs=0.08)
-        assert f["endurance_time_s"] == pytest.approx(60.0, abs=2.0)
+        want = _band_limited_slope(truth.config["mdf_hz"][key.rsplit("_", 1)[0]])
+        assert -0.29 < want < -0.26  # the 20-450 Hz band sees ~9 % less relative change than the full band
+        assert f["mdf_slope_pct_per_s"] == pytest.approx(want, abs=0.08)
+        assert f["endurance_time_s"] == pytest.approx(HOLD_S, abs=2.0)
 
 
 def test_onsets_simultaneous_in_simulator(sim):
