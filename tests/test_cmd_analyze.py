@@ -68,3 +68,11 @@ def test_bad_inputs(tmp_path, capsys):
     bad.write_text("not a session")
     assert main(["analyze", str(bad), "--jobs", "1"]) == 1
     assert "bad.medius" in capsys.readouterr().err
+
+
+def test_units_from_names():
+    from app.analysis.tables import unit_of
+
+    assert [unit_of(n) for n in ("mdf_slope_pct_per_s", "noise_floor_uv_rms", "snr_db", "packet_loss_pct",
+                                 "mains_ratio", "endurance_time_s", "initial_mdf_hz", "mdf_r")] == \
+        ["pct_per_s", "uV", "dB", "pct", "fraction", "s", "Hz", ""]

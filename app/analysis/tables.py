@@ -11,6 +11,18 @@ REP_COLUMNS = ["source", "patient_code", "date", "scope", "trial_id", "movement"
                "measure", "unit", "value"]
 
 
+_SUFFIX_UNITS = (("_pct_per_s", "pct_per_s"), ("_hz_per_s", "Hz_per_s"), ("_uv_rms", "uV"), ("_uv", "uV"),
+                 ("_pct", "pct"), ("_db", "dB"), ("_hz", "Hz"), ("_ms", "ms"), ("_s", "s"), ("_ratio", "fraction"))
+
+
+def unit_of(name: str) -> str:
+    """The unit a measure's name carries (``mdf_slope_pct_per_s`` -> ``pct_per_s``); '' for unitless (r)."""
+    for suffix, unit in _SUFFIX_UNITS:
+        if name.endswith(suffix):
+            return unit
+    return ""
+
+
 def _summaries(scope: str, trial_id: str, rec: dict):
     for name, v in rec.items():
         if isinstance(v, dict) and "per_rep" in v:
@@ -29,11 +41,11 @@ def rows(result: dict) -> tuple[list[dict], list[dict]]:
             for q, v in (t.get("quality") or {}).items():
                 if not isinstance(v, list):
                     measures.append({**base, "scope": key, "trial_id": tid, "movement": t.get("movement", ""),
-                                     "measure": q, "unit": q.rsplit("_", 1)[-1] if "_" in q else "", "n": 1, "mean": v})
+                                     "measure": q, "unit": unit_of(q), "n": 1, "mean": v})
             for name, v in (t.get("fatigue") or {}).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    measures.append({**base, "scope": key, "trial_id": tid, "movement": t.get("type", ""),
-                                     "measure": name, "unit": "", "n": 1, "mean": v})
+                    measures.append({**base, "scope": key, "trial_id": tid, "movement": t.get("movement", ""),
+                                     "measure": name, "unit": unit_of(name), "n": 1, "mean": v})
     for side, sd in result["sides"].items():
         for tid, t in sd["trials"].items():
             items.append((side, tid, t, t.get("reps")))
