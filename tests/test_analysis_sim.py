@@ -139,3 +139,19 @@ def test_packet_loss_hum_and_lift_off_are_reported(tmp_path):
     assert reps["n_reps"] == 4  # lost IMU samples are bridged, not read as the leg coming down
     assert rest["mains_ratio"] > 0.5  # at rest the 80 uV hum dominates the 3 uV noise floor
     assert ex["quality"]["mains_ratio"] > 0.01
+
+
+def test_reps_from_emg_when_no_kinematics(tmp_path):
+    sim = record(tmp_path / "noimu.medius", SimConfig(seed=4, affected_side="right", gmed_deficit=0.3),
+                 short_protocol(reps=6, hold_s=10.0, mvic_efforts=1))
+    session = load_session(tmp_path / "noimu.medius")
+    del session.streams["imu"]
+    r = analyze(session)
+    for side in ("left", "right"):
+        (t,) = r["sides"][side]["trials"].values()
+        assert t["rep_source"] == "emg_envelope"
+        m = match_segments([(x["start_s"], x["stop_s"]) for x in t["reps"]],
+                           [(x["start_s"], x["end_s"]) for x in _truth_reps(sim.truth, side)])
+        assert m["f1"] >= 0.95
+        # EMG marks activity, which leads the movement (by 50 ms in the simulator): 55-115 ms over 4 seeds
+        assert m["median_boundary_error_s"] <= 0.150

@@ -125,10 +125,13 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
         }
 
     sides: dict[str, dict] = {s: {"trials": {}} for s in sorted({c.ch.side for c in chans.values()})}
+    # without kinematics repetitions come from the EMG: a 0.1 s envelope keeps their edges sharp
+    rep_envelopes = {k: centred_rms(c.filtered, c.ch.rate_hz, 0.1) for k, c in chans.items()} \
+        if proto.trials_of(TrialType.EXERCISE) else {}
     for trial in proto.trials:
         on_side = [c for c in chans.values() if trial.side is None or c.ch.side == trial.side]
         if trial.type is TrialType.EXERCISE:
-            reps = find_repetitions(session, trial, {k: c.envelope for k, c in chans.items()}, cfg)
+            reps = find_repetitions(session, trial, rep_envelopes, cfg)
             if reps.times_s.shape[0] == 0:
                 warnings.append(f"trial {trial.trial_id}: no repetitions found")
             per_muscle = {}
