@@ -113,3 +113,20 @@ def test_imu_rep_segmentation_scores(seed):
     m = match_segments(segs / rate, truth)
     assert m["f1"] >= 0.95
     assert m["median_boundary_error_s"] <= 0.100
+
+
+def test_kernels_correct_without_jit():
+    """The same hand-worked checks with NUMBA_DISABLE_JIT=1: the kernels are correct plain Python too."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1",
+               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "hand_worked or tilt_tracks",
+         str(Path(__file__))], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "3 passed" in result.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +21,10 @@ class AnalysisError(ValueError):
 
 @dataclass
 class StreamData:
-    """One stream: description, physical values ``(n, ch)`` float64 with NaN in gaps, gaps and raw counts."""
+    """One stream: description, physical values ``(n, ch)`` float64 with NaN in gaps, and raw counts."""
 
     info: StreamInfo
     physical: np.ndarray
-    gaps: list[tuple[int, int]] = field(default_factory=list)
     counts: np.ndarray | None = None  # raw device counts, for saturation; None when unavailable
 
     def __post_init__(self) -> None:
@@ -132,7 +131,7 @@ def load_session(path: str | Path) -> SessionData:
             n = reader.n_samples(info.stream_id)
             counts = reader.read_counts(info.stream_id, 0, n)
             physical = reader.read_physical(info.stream_id, 0, n)
-            streams[info.stream_id] = StreamData(info, physical, list(reader.gaps(info.stream_id)), counts)
+            streams[info.stream_id] = StreamData(info, physical, counts)
         rates = {sid: s.rate_hz for sid, s in streams.items()}
         protocol = SessionProtocol.from_file(reader.meta, reader.events(), rates)
     finally:

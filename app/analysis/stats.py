@@ -88,8 +88,3 @@ def sem_from_repeats(groups) -> float:
 def smallest_real_difference(sem: float) -> float:
     """SRD = MDC95 = 1.96 sqrt(2) SEM (Beckerman et al. 2001): a change beyond it is unlikely to be noise."""
     return 1.96 * math.sqrt(2.0) * sem
-
-
-def mean_sem(sem_within: float, n: int) -> float:
-    """SEM of a mean of ``n`` repetitions, when the within-session SEM is per repetition."""
-    return sem_within / math.sqrt(n) if n > 0 else math.nan
