@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("app.cmd_run", "start Medius (the simulator is the default source)"),
     "analyze": ("app.cmd_analyze", "clinical measures of sessions (JSON/CSV), trends over a patient's sessions"),
     "report": ("app.cmd_report", "clinician's PDF report of a session (with the trend over earlier sessions)"),
+    "bench": ("app.cmd_bench", "benchmark a part of Medius against its baseline (e.g. `medius bench dsp`)"),
 }
 
 
