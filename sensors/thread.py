@@ -103,6 +103,16 @@ class SensorThread:
         """Stop a source; resolves once its pump has queued everything, ``END`` included."""
         return self.submit(self._stop(source))
 
+    def wait(self, source: Source) -> concurrent.futures.Future:
+        """Resolves when a running source has ended on its own (its ``END`` is on the outbox)."""
+
+        async def wait() -> None:
+            entry = self._pumps.get(id(source))
+            if entry is not None:
+                await entry[1]
+
+        return self.submit(wait())
+
     # -- consumer side (any thread) ------------------------------------------------------------------------
     @property
     def backlog(self) -> int:

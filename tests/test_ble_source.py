@@ -176,3 +176,118 @@ def test_garbage_notifications_become_error_events_never_exceptions(garbage):
         assert items[-1].kind is EventKind.END
 
     run(main())
+
+
+def test_control_commands_and_replies_over_bleak():
+    from bleak import BleakClient
+
+    async def main():
+        radio, peripheral, result, _ = await _setup(2, 1000, 247, speed=None)
+        client = BleakClient(result.device, backend=radio.client_backend)
+        await client.connect()
+        replies: asyncio.Queue[bytes] = asyncio.Queue()
+        await client.start_notify(mp.CONTROL_UUID, lambda _c, d: replies.put_nowait(bytes(d)))
+
+        async def send(raw: bytes) -> bytes:
+            await client.write_gatt_char(mp.CONTROL_UUID, raw, response=True)
+            return await asyncio.wait_for(replies.get(), 5)
+
+        assert await send(mp.command(mp.OP_SET_RATE, 500)) == bytes([0xF0, 0x03, 0])
+        info = mp.MediusInfo.from_json(bytes(await client.read_gatt_char(mp.INFO_UUID)))
+        assert info.fs_hz == 500 and info.samples_per_packet == 60
+        assert await send(b"\x03\x00\x00") == bytes([0xF0, 0x03, 2])  # 0 Hz: invalid parameter
+        assert await send(mp.command(mp.OP_IDENTIFY)) == bytes([0xF0, 0x04, 0])
+        assert peripheral.identify_count == 1
+        assert await send(b"\x7f") == bytes([0xF0, 0x7F, 1])  # unknown opcode
+        assert await send(mp.command(mp.OP_STOP)) == bytes([0xF0, 0x02, 3])  # not streaming
+        assert await send(mp.command(mp.OP_START)) == bytes([0xF0, 0x01, 0])
+        assert mp.decode_status(bytes(await client.read_gatt_char(mp.STATUS_UUID)))["state"] == 1
+        assert await send(mp.command(mp.OP_SET_RATE, 1000)) == bytes([0xF0, 0x03, 3])  # only while stopped
+        assert await send(mp.command(mp.OP_START)) == bytes([0xF0, 0x01, 3])
+        assert await send(mp.command(mp.OP_STOP)) == bytes([0xF0, 0x02, 0])
+        assert not peripheral.streaming
+        assert await client.read_gatt_char(mp.BATTERY_LEVEL_UUID) == bytes([66])  # 3900 mV on a LiPo scale
+        await client.disconnect()
+        await radio.close()
+
+    run(main())
+
+
+def test_packets_lost_on_the_air_become_exact_gaps_and_clipping_is_flagged():
+    async def main():
+        radio = await VirtualRadio.create()
+
+        def generate(first, n):  # ramp on channel 1, channel 0 at the rail every 1000th sample
+            out = ramp_generator(2, ramp_channel=1)(first, n)
+            idx = np.arange(first, first + n)
+            out[idx % 1000 == 0, 0] = 32767
+            return out
+
+        peripheral = await radio.add(MediusPeripheral(_channels(2), generate, fs_hz=1000, speed=None,
+                                                      packet_loss=0.05, seed=11))
+        (result,) = [r for r in await scan([mp.MediusProfile()], 0.2, backend=radio.scanner_backend) if r.profiles]
+        source = BleSource(result.device, mp.MediusProfile(), scanner_backend=radio.scanner_backend,
+                           client_backend=radio.client_backend)
+        await source.start()
+        next_index, gap_total, total = 0, 0, 20 * 1000
+        async for item in source.items():
+            if isinstance(item, Frame):
+                assert item.first_index == next_index
+                _check_ramp(item)
+                next_index = item.end_index
+                if next_index >= total:
+                    break
+            elif item.kind is EventKind.GAP:
+                assert item.payload["start_index"] == next_index
+                next_index += item.payload["n_missing"]
+                gap_total += item.payload["n_missing"]
+        await source.stop()
+        n_packets = next_index // 60
+        lost = {p for p in peripheral.unsent_packets if p < n_packets}
+        # every gap is exactly the packets the board failed to send, and the loss rate is the parameter's
+        assert gap_total == 60 * len(lost) > 0
+        assert abs(len(lost) / n_packets - 0.05) < 4 * np.sqrt(0.05 * 0.95 / n_packets)
+        # the decoder has seen packets [0, seen) (it decoded past where we stopped reading)
+        stats = source.decoder.stats
+        seen = stats.packets + stats.lost_packets
+        lost_seen = [p for p in peripheral.unsent_packets if p < seen]
+        assert stats.lost_packets == len(lost_seen)
+        received = np.setdiff1d(np.arange(seen), lost_seen)
+        with_rail = np.unique(np.arange(0, seen * 60, 1000) // 60)
+        assert source.decoder.clipped_packets == np.intersect1d(received, with_rail).size > 0
+        await radio.close()
+
+    run(main())
+
+
+def test_device_reset_during_outage_restarts_the_run_with_an_estimated_gap():
+    async def main():
+        radio, peripheral, _, source = await _setup(2, 1000, 247, speed=5.0, backoff_s=0.05)
+        await source.start()
+        next_index, gap, after = 0, None, []
+        async for item in source.items():
+            if isinstance(item, Frame):
+                assert item.first_index == next_index
+                next_index = item.end_index
+                if gap is None and next_index >= 3000 and peripheral.streaming and peripheral.connections == 1:
+                    await peripheral.force_disconnect()
+                    peripheral.stop_streaming()  # the board reset: its counter will start again at 0
+                if gap is not None:
+                    after.append(item)
+                    if len(after) >= 3:
+                        break
+            elif item.kind is EventKind.GAP:
+                gap = item
+                assert item.payload["start_index"] == next_index
+                next_index += item.payload["n_missing"]
+        assert gap.payload["exact"] is False and gap.payload["n_missing"] > 0
+        assert source.profile.resumed is False  # START was sent again
+        # the new run's samples sit after the estimated gap; its ramp restarted at the device's index 0
+        first = after[0]
+        offset = gap.payload["start_index"] + gap.payload["n_missing"]
+        assert first.first_index == offset
+        np.testing.assert_array_equal(first.counts[:, 1].view(np.uint16), np.arange(first.n_samples))
+        await source.stop()
+        await radio.close()
+
+    run(main())

@@ -63,14 +63,34 @@ def test_info_round_trip_and_stream_description():
     raw = info.to_json()
     d = json.loads(raw)
     assert d["profile"] == "medius-semg" and d["version"] == 1 and d["fs_hz"] == 2000
-    assert d["channels"][0] == {"id": 0, "label": "L_GMED", "kind": "emg", "gain": 0.000806, "offset": 2048,
-                                "unit": "V_adc", "muscle": "gluteus_medius", "side": "left"}
+    assert d["gain"] == 0.000806 and d["unit"] == "V_adc"  # shared fields go to the top
+    assert d["channels"] == [{"label": "L_GMED", "kind": "emg", "offset": 2048, "at": "L.gmed"},
+                             {"label": "ENV", "kind": "env", "offset": 0}]
     assert mp.MediusInfo.from_json(raw) == info
     stream = info.stream_info()
     assert stream.rate_hz == 2000.0 and stream.dtype == "int16" and stream.n_channels == 2
-    assert stream.channels[0].muscle == "gluteus_medius" and stream.channels[1].kind.value == "env"
+    assert stream.channels[0].muscle == "gluteus_medius" and stream.channels[0].side == "left"
+    assert stream.channels[1].kind.value == "env"
     # value = (count - offset) * gain
     assert stream.to_physical(np.array([[2048 + 1000, 0]]))[0, 0] == pytest.approx(0.806)
+
+
+def test_spec_info_example_parses_with_top_level_defaults():
+    text = open(mp.__file__.rsplit("/", 1)[0] + "/MEDIUS_PROFILE.md", encoding="utf-8").read()
+    example = text.split("```json", 1)[1].split("```", 1)[0]
+    info = mp.MediusInfo.from_json(example.encode())
+    assert [c.label for c in info.channels] == ["L_GMED", "R_GMED", "L_TFL", "ENV"]
+    assert info.channels[2].muscle == "tfl" and info.channels[2].side == "left" and info.channels[2].gain == 0.5
+    assert info.channels[3].kind == "env" and info.channels[3].unit == "V_adc" and info.channels[3].gain == 0.000806
+
+
+def test_eight_hinted_or_sixteen_plain_channels_fit_in_512_bytes():
+    sides, muscles = ("left", "right"), ("gluteus_medius", "tfl", "gluteus_maximus", "gluteus_medius")
+    hinted = [mp.MediusChannel(f"{s[0].upper()}_{m[:4].upper()}{k}", gain=0.5, unit="uV", muscle=m, side=s)
+              for k, m in enumerate(muscles) for s in sides]
+    assert len(mp.MediusInfo(2000, 7, tuple(hinted)).to_json()) <= 512
+    plain = [mp.MediusChannel(f"EMG{k}", gain=0.5, unit="uV") for k in range(16)]
+    assert len(mp.MediusInfo(2000, 7, tuple(plain)).to_json()) <= 512
 
 
 def test_protocols_md_info_example_parses():
@@ -82,14 +102,19 @@ def test_protocols_md_info_example_parses():
     assert info.stream_info().channels[0].offset == 2048
 
 
+_HEAD = b'{"profile":"medius-semg","version":1,"fs_hz":10,"samples_per_packet":4,'
+
+
 @pytest.mark.parametrize("raw, match", [
     (b"\xff\xfe", "not UTF-8 JSON"),
     (b"[]", "profile"),
     (b'{"profile":"medius-semg","version":2}', "version"),
     (b'{"profile":"medius-semg","version":1,"fs_hz":1000,"samples_per_packet":4}', "missing"),
-    (b'{"profile":"medius-semg","version":1,"fs_hz":0,"samples_per_packet":4,"channels":[{"label":"a","gain":1}]}', "fs_hz"),
-    (b'{"profile":"medius-semg","version":1,"fs_hz":10,"samples_per_packet":4,"channels":[{"label":"a","gain":1,"muscle":"biceps"}]}', "muscle"),
-    (b'{"profile":"medius-semg","version":1,"fs_hz":10,"samples_per_packet":4,"channels":[]}', "no channels"),
+    (_HEAD.replace(b'"fs_hz":10', b'"fs_hz":0') + b'"channels":[{"label":"a","gain":1}]}', "fs_hz"),
+    (_HEAD + b'"channels":[{"label":"a","gain":1,"at":"L.biceps"}]}', "placement"),
+    (_HEAD + b'"channels":[{"label":"a"}]}', "missing"),
+    (_HEAD + b'"channels":[{"id":3,"label":"a","gain":1}]}', "positions"),
+    (_HEAD + b'"channels":[]}', "no channels"),
     (b" " * 513, "512"),
 ])
 def test_bad_info_is_one_clear_error(raw, match):
@@ -99,7 +124,7 @@ def test_bad_info_is_one_clear_error(raw, match):
 
 def test_info_larger_than_512_bytes_is_refused_when_encoding():
     info = mp.MediusInfo(fs_hz=1000, samples_per_packet=1,
-                         channels=[mp.MediusChannel("x" * 40, gain=1.0) for _ in range(10)])
+                         channels=[mp.MediusChannel("x" * 60, gain=1.0) for _ in range(10)])
     with pytest.raises(mp.MediusProfileError, match="512"):
         info.to_json()
 

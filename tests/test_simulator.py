@@ -45,7 +45,8 @@ def test_same_seed_is_bit_identical_and_ranges_are_chunk_invariant():
         pieces.append(b.emg_counts(lo, hi - lo))
     np.testing.assert_array_equal(whole, np.concatenate(pieces))
     m = a.n_emg_samples * 100 // FS
-    np.testing.assert_array_equal(a.imu_counts(0, m), np.concatenate([b.imu_counts(0, 333), b.imu_counts(333, m - 333)]))
+    np.testing.assert_array_equal(a.imu_counts(0, m),
+                                  np.concatenate([b.imu_counts(0, 333), b.imu_counts(333, m - 333)]))
     assert a.truth.to_dict() == b.truth.to_dict()
     other = Simulator(SimConfig(seed=8, hum_uv=10, motion_uv=100, include_gmax=True), trials)
     assert not np.array_equal(whole, other.emg_counts(0, n))
@@ -61,7 +62,8 @@ def test_mdf_is_in_the_physiological_range_and_matches_the_truth():
         assert 80.0 <= measured <= 120.0
         assert measured == pytest.approx(truth, rel=0.05)
         # amplitude at 100 %MVIC is the declared MVIC RMS
-        assert np.sqrt(np.mean(x**2)) == pytest.approx(sim.config.mvic_rms_uv[GMED if "GMED" in label else TFL], rel=0.05)
+        mvic_uv = sim.config.mvic_rms_uv[GMED if "GMED" in label else TFL]
+        assert np.sqrt(np.mean(x**2)) == pytest.approx(mvic_uv, rel=0.05)
 
 
 def test_fatigue_mdf_slope_and_amplitude_rise_match_the_parameters():

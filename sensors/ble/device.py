@@ -109,7 +109,9 @@ def coalesce(items: list[Item]) -> list[Item]:
         run.clear()
 
     for item in items:
-        if isinstance(item, Frame) and run and (item.stream_id != run[-1].stream_id or item.first_index != run[-1].end_index):
+        contiguous = bool(run) and isinstance(item, Frame) and item.stream_id == run[-1].stream_id \
+            and item.first_index == run[-1].end_index
+        if isinstance(item, Frame) and run and not contiguous:
             flush()
         if isinstance(item, Frame):
             run.append(item)
@@ -177,7 +179,6 @@ class BleSource:
         self._reconnect_task: asyncio.Task | None = None
         self._index_offset: dict[str, int] = {}
         self._end_index: dict[str, int] = {}
-        self._last_arrival_s = 0.0
 
     @property
     def streams(self) -> Sequence[StreamInfo]:
@@ -209,8 +210,11 @@ class BleSource:
         await client.connect()
         try:
             streams = await self.profile.start(client, self._on_notify)
-        except BaseException:
-            await client.disconnect()
+        except BaseException:  # also on cancellation: never leave a half-started connection behind
+            try:
+                await client.disconnect()
+            except Exception:
+                pass  # the link may already be gone; the start failure is what the caller needs
             raise
         self.client = client
         self._streams = list(streams)
@@ -232,15 +236,14 @@ class BleSource:
 
     def _flush_raw(self) -> None:
         """Decode every notification received so far, in one batch, onto the ready list."""
-        if self._raw:
+        if self._raw and self.decoder is not None:  # before start() has a decoder, notifications wait
             raw, self._raw = self._raw, []
             self._ready.extend(coalesce(self._decode(raw)))
 
     def _decode(self, raw: list[tuple[str, bytes, float]]) -> list[Item]:
         out: list[Item] = []
         decoder = self.decoder
-        if decoder is None:
-            return out
+        assert decoder is not None
         for uuid, data, arrival_s in raw:
             try:
                 decoded = decoder.feed(uuid, data, arrival_s)
@@ -251,7 +254,6 @@ class BleSource:
                 continue
             for item in decoded:
                 out.append(self._shift(item))
-            self._last_arrival_s = arrival_s
         return out
 
     def _shift(self, item: Item) -> Item:

@@ -46,8 +46,21 @@ _CHANNEL_KINDS = {"emg": ChannelKind.EMG, "env": ChannelKind.ENVELOPE, "raw": Ch
                   "acc": ChannelKind.ACC, "gyro": ChannelKind.GYRO, "other": ChannelKind.OTHER}
 
 
+# Placement hint codes of Info ``"at"`` (``"L.gmed"``): short, because Info must fit 512 bytes.
+_MUSCLE_CODES = {"gluteus_medius": "gmed", "tfl": "tfl", "gluteus_maximus": "gmax"}
+_SIDE_CODES = {"L": "left", "R": "right"}
+
+
 class MediusProfileError(ValueError):
     """The device broke the Medius profile (bad Info, refused command, no reply)."""
+
+
+def _parse_placement(code: str) -> tuple[str, str]:
+    side, _, muscle = code.partition(".")
+    names = {v: k for k, v in _MUSCLE_CODES.items()}
+    if side not in _SIDE_CODES or muscle not in names:
+        raise MediusProfileError(f"bad placement hint {code!r}; expected <L|R>.<{'|'.join(names)}>")
+    return names[muscle], _SIDE_CODES[side]
 
 
 def samples_per_packet(mtu: int, n_channels: int) -> int:
@@ -117,21 +130,27 @@ class MediusInfo:
         return HEADER_BYTES + 2 * self.samples_per_packet * self.n_channels
 
     def to_json(self) -> bytes:
-        """Encode as the Info value; raises `MediusProfileError` above 512 bytes."""
+        """Encode as the Info value (compact: shared fields at the top); raises `MediusProfileError` above 512 B."""
+        shared: dict[str, Any] = {}
+        for key in ("kind", "gain", "offset", "unit"):
+            values = {getattr(c, key) for c in self.channels}
+            if len(values) == 1:
+                shared[key] = values.pop()
         channels = []
-        for i, c in enumerate(self.channels):
-            d: dict[str, Any] = {"id": i, "label": c.label, "kind": c.kind, "gain": c.gain, "offset": c.offset,
-                                 "unit": c.unit}
-            if c.muscle is not None:
-                d["muscle"] = c.muscle
-            if c.side is not None:
-                d["side"] = c.side
+        for c in self.channels:
+            d: dict[str, Any] = {"label": c.label}
+            for key in ("kind", "gain", "offset", "unit"):
+                if key not in shared:
+                    d[key] = getattr(c, key)
+            if c.muscle is not None and c.side is not None:
+                d["at"] = f"{c.side[0].upper()}.{_MUSCLE_CODES[c.muscle]}"
             channels.append(d)
         raw = json.dumps({"profile": PROFILE_NAME, "version": PROFILE_VERSION, "fw": self.fw, "fs_hz": self.fs_hz,
-                          "samples_per_packet": self.samples_per_packet, "adc_bits": self.adc_bits,
+                          "samples_per_packet": self.samples_per_packet, "adc_bits": self.adc_bits, **shared,
                           "channels": channels}, separators=(",", ":")).encode("utf-8")
         if len(raw) > INFO_MAX_BYTES:
-            raise MediusProfileError(f"Info is {len(raw)} bytes, more than the {INFO_MAX_BYTES}-byte ATT maximum")
+            raise MediusProfileError(f"Info is {len(raw)} bytes, more than the {INFO_MAX_BYTES}-byte ATT maximum "
+                                     "(shorten labels or drop placement hints)")
         return raw
 
     @classmethod
@@ -148,17 +167,23 @@ class MediusInfo:
         if d.get("version") != PROFILE_VERSION:
             raise MediusProfileError(f"unsupported Medius profile version {d.get('version')!r}")
         try:
-            channels = tuple(
-                MediusChannel(label=str(c["label"]), kind=str(c.get("kind", "emg")), gain=float(c["gain"]),
-                              offset=float(c.get("offset", 0.0)), unit=str(c.get("unit", "")),
-                              muscle=c.get("muscle"), side=c.get("side"))
-                for c in d["channels"]
-            )
-            return cls(fs_hz=d["fs_hz"], samples_per_packet=d["samples_per_packet"], channels=channels,
+            channels = []
+            for i, c in enumerate(d["channels"]):
+                if "id" in c and c["id"] != i:
+                    raise MediusProfileError(f"Info channel {i} has id {c['id']!r}; ids must equal positions")
+                muscle = side = None
+                if "at" in c:
+                    muscle, side = _parse_placement(str(c["at"]))
+                channels.append(MediusChannel(
+                    label=str(c["label"]), kind=str(c.get("kind", d.get("kind", "emg"))),
+                    gain=float(c["gain"] if "gain" in c else d["gain"]),  # gain is required, here or on top
+                    offset=float(c.get("offset", d.get("offset", 0.0))), unit=str(c.get("unit", d.get("unit", ""))),
+                    muscle=muscle, side=side))
+            return cls(fs_hz=d["fs_hz"], samples_per_packet=d["samples_per_packet"], channels=tuple(channels),
                        adc_bits=int(d.get("adc_bits", 0)), fw=str(d.get("fw", "")))
+        except MediusProfileError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, MediusProfileError):
-                raise
             raise MediusProfileError(f"Info is missing or mistypes a field: {exc!r}") from None
 
     def stream_info(self, device: str = PROFILE_NAME) -> StreamInfo:

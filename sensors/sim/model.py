@@ -331,6 +331,7 @@ def ground_truth(timeline: Timeline, mdf_step_s: float = 0.1) -> GroundTruth:
         config=c.to_dict(),
         trials=trials,
         reps=reps,
-        mdf={"t_s": t_mdf.round(6).tolist(), "mdf_hz": {lab: mdf[:, j].round(4).tolist() for j, lab in enumerate(labels)}},
+        mdf={"t_s": t_mdf.round(6).tolist(),
+             "mdf_hz": {lab: mdf[:, j].round(4).tolist() for j, lab in enumerate(labels)}},
         lift_offs=[dataclasses.asdict(x) for x in c.lift_offs],
     )

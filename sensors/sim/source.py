@@ -77,13 +77,19 @@ class Simulator:
         return rng.random(n_packets) < self.config.packet_loss
 
     def medius_peripheral(self, **kwargs):
-        """A virtual Medius board streaming this simulator's EMG (kwargs go to `MediusPeripheral`)."""
+        """A virtual Medius board streaming this simulator's EMG (kwargs go to `MediusPeripheral`).
+
+        The board loses ``config.packet_loss`` of its packets on the air; the IMU and trial events are not
+        part of the Medius profile (EMG only).
+        """
         from sensors.ble.medius import MediusChannel
         from sensors.virtual.medius_peripheral import MediusPeripheral
 
         channels = [MediusChannel(c.label, "emg", c.gain, c.offset, c.unit, c.muscle, c.side)
                     for c in self.emg_stream.channels]
         kwargs.setdefault("fs_hz", self.config.emg_rate_hz)
+        kwargs.setdefault("packet_loss", self.config.packet_loss)
+        kwargs.setdefault("seed", self.config.seed)
         kwargs.setdefault("name", "Medius-Sim")
         return MediusPeripheral(channels, self.emg_counts, **kwargs)
 
@@ -139,7 +145,8 @@ class SimulatorSource:
                                      arrival_s=time.monotonic()))
         return sorted(out, key=lambda e: (e.payload["index"], e.payload["phase"] == "start"))
 
-    def _packets(self, stream_id: str, p0: int, p1: int, size: int, lost: np.ndarray, counts_fn, now: float) -> list[Item]:
+    def _packets(self, stream_id: str, p0: int, p1: int, size: int, lost: np.ndarray, counts_fn,
+                 now: float) -> list[Item]:
         """Frames for packets ``[p0, p1)`` of one stream, with a GAP for each run of dropped packets."""
         out: list[Item] = []
         keep = ~lost[p0:p1]

@@ -54,6 +54,8 @@ class MediusPeripheral(VirtualPeripheral):
         as the radio buffer has room (lossless by construction; tests run 60 s of samples in seconds).
     tx_buffer_fragments : int
         Radio buffer, in 27-byte link fragments; on the clock, a packet that does not fit is dropped.
+    packet_loss, seed : float, int
+        Fraction of packets lost on the air (numbered but never sent), drawn from a generator seeded by ``seed``.
     name, max_mtu
         As for `VirtualPeripheral`.
     battery_mv : int
@@ -68,6 +70,8 @@ class MediusPeripheral(VirtualPeripheral):
         fs_hz: int = 2000,
         speed: float | None = 1.0,
         tx_buffer_fragments: int = 512,
+        packet_loss: float = 0.0,
+        seed: int = 0,
         name: str = "Medius-EMG",
         max_mtu: int = 247,
         battery_mv: int = 3900,
@@ -85,8 +89,14 @@ class MediusPeripheral(VirtualPeripheral):
         self.adc_bits = int(adc_bits)
         self.streaming = False
         self.packets_produced = 0
-        self.samples_unsent = 0  # per channel: produced while nobody was subscribed (the host's gap)
+        self.samples_unsent = 0  # per channel: produced but never sent (the host's gaps)
+        self.unsent_packets: list[int] = []  # their packet numbers (unwrapped seq), for exact checks
         self.identify_count = 0
+        self.clipped_samples = 0  # sample instants with a channel at an int16 rail, since START
+        if not 0.0 <= packet_loss < 1.0:
+            raise ValueError(f"packet_loss must be in [0, 1), got {packet_loss}")
+        self.packet_loss = float(packet_loss)
+        self._loss_rng = np.random.default_rng(seed)
         self._n = 0
         self._task: asyncio.Task | None = None
         self._pending_overrun = False
@@ -115,7 +125,7 @@ class MediusPeripheral(VirtualPeripheral):
 
     def status_bytes(self) -> bytes:
         state = mp.STATE_STREAMING if self.streaming else mp.STATE_IDLE
-        return mp.encode_status(self.battery_mv, self.samples_unsent, 0, state)
+        return mp.encode_status(self.battery_mv, self.samples_unsent, self.clipped_samples, state)
 
     def battery_percent(self) -> int:
         return int(np.clip((self.battery_mv - 3300) / 9, 0, 100))  # 3.3 V empty .. 4.2 V full (LiPo)
@@ -162,6 +172,8 @@ class MediusPeripheral(VirtualPeripheral):
         self._n = int(n)
         self.packets_produced = 0
         self.samples_unsent = 0
+        self.unsent_packets = []
+        self.clipped_samples = 0
         self.streaming = True
         self._task = asyncio.get_running_loop().create_task(self._stream())
 
@@ -219,10 +231,17 @@ class MediusPeripheral(VirtualPeripheral):
         samples = self.generator(seq * n, n)
         self.packets_produced += 1
         flags = mp.FLAG_OVERRUN if self._pending_overrun else 0
+        at_rail = np.any((samples == 32767) | (samples == -32768), axis=1)
+        if at_rail.any():
+            flags |= mp.FLAG_CLIPPED
+            self.clipped_samples += int(at_rail.sum())
+        lost_on_air = self.packet_loss > 0 and self._loss_rng.random() < self.packet_loss
         # a real radio buffer is finite: a packet that does not fit is dropped (and still numbered)
         room = self.tx_backlog() < self.tx_buffer_fragments
-        if room and not self._link_down and await self.notify(self.data_char, mp.encode_data_packet(seq, flags, samples)):
+        packet = mp.encode_data_packet(seq, flags, samples)
+        if room and not lost_on_air and not self._link_down and await self.notify(self.data_char, packet):
             self._pending_overrun = False
         else:
             self.samples_unsent += n
+            self.unsent_packets.append(seq)
             self._pending_overrun = True

@@ -95,21 +95,24 @@ class VirtualPeripheral:
     def on_disconnect(self, reason: int) -> None:
         """Called when the link drops (either side)."""
 
+    def _enabled(self, characteristic: gatt.Characteristic) -> tuple[bool, bool]:
+        return self._subscribed.get(characteristic.handle, (False, False))
+
     def is_subscribed(self, characteristic: gatt.Characteristic) -> bool:
         """True if the connected central enabled notifications or indications on ``characteristic``."""
-        notify, indicate = self._subscribed.get(characteristic.handle, (False, False))
+        notify, indicate = self._enabled(characteristic)
         return self.connection is not None and (notify or indicate)
 
     async def notify(self, characteristic: gatt.Characteristic, value: bytes) -> bool:
         """Notify the subscribed central; returns False (value dropped) if nobody is subscribed."""
-        if self.device is None or self.connection is None or not self._subscribed.get(characteristic.handle, (False, False))[0]:
+        if self.device is None or self.connection is None or not self._enabled(characteristic)[0]:
             return False
         await self.device.notify_subscriber(self.connection, characteristic, value)
         return True
 
     async def indicate(self, characteristic: gatt.Characteristic, value: bytes) -> bool:
         """Indicate to the subscribed central and wait for its confirmation; False if nobody is subscribed."""
-        if self.device is None or self.connection is None or not self._subscribed.get(characteristic.handle, (False, False))[1]:
+        if self.device is None or self.connection is None or not self._enabled(characteristic)[1]:
             return False
         await self.device.indicate_subscriber(self.connection, characteristic, value)
         return True

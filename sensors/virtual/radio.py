@@ -57,7 +57,9 @@ def uuid_str(u: BumbleUUID) -> str:
     return str(uuid_mod.UUID(bytes=bytes(reversed(u.to_bytes(force_128=True)))))
 
 
-def parse_advertising_data(data: bytes) -> tuple[Optional[str], list[str], dict[int, bytes], dict[str, bytes], Optional[int]]:
+def parse_advertising_data(
+    data: bytes,
+) -> tuple[Optional[str], list[str], dict[int, bytes], dict[str, bytes], Optional[int]]:
     """Split raw AD structures (Core Spec Supplement Part A §1) into bleak's advertisement fields.
 
     Returns ``(local_name, service_uuids, manufacturer_data, service_data, tx_power)``. Malformed trailing
@@ -364,10 +366,14 @@ class VirtualBleakClient(BaseBleakClient):
             raise BleakError("not connected")
         return self._peer
 
-    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any) -> bytearray:
+    async def read_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
         return bytearray(await self._require_peer().read_value(characteristic.handle))
 
-    async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any) -> bytearray:
+    async def read_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
         return bytearray(await self._require_peer().read_value(descriptor.handle))
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
@@ -376,7 +382,9 @@ class VirtualBleakClient(BaseBleakClient):
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         await self._require_peer().write_value(descriptor.handle, bytes(data), with_response=True)
 
-    async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any) -> None:
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
+    ) -> None:
         peer = self._require_peer()
 
         def on_value(value: bytes) -> None:
