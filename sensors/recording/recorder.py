@@ -131,7 +131,7 @@ class Recorder:
                 w.add_gap(p["stream_id"], p["start_index"], p["n_missing"])
             else:
                 payload = {"source": item.source, "message": item.message, "arrival_s": item.arrival_s, **item.payload}
-                w.add_event(item.kind.value, payload=payload)
+                w.add_event(item.kind.value, time_s=w.data_time_s(), payload=payload)
         except RecordingError as exc:
             if w.closed:
                 raise

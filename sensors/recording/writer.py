@@ -247,6 +247,10 @@ class SessionWriter:
             st.pending_n = 0
         self._sql.clear()
 
+    def data_time_s(self) -> float:
+        """Seconds of data accepted so far (the furthest stream), used to place events that carry no index."""
+        return max((st.next_index / st.info.rate_hz for st in self._streams.values()), default=0.0)
+
     @property
     def closed(self) -> bool:
         """True after `close`, or after a write failure stopped the recording."""
