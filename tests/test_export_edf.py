@@ -88,6 +88,6 @@ def test_identifying_name_only_on_request(session, tmp_path):
         write_edf(r, out, include_identifying=True)
     f = pyedflib.EdfReader(str(out))
     try:
-        assert f.getPatientName() == "Jane_Doe"  # EDF+ subfields use _ for spaces
+        assert f.getPatientName() == "Jane Doe"  # stored as Jane_Doe (EDF+ subfield), read back with the space
     finally:
         f.close()
