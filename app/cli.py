@@ -13,6 +13,7 @@ import sys
 # name -> (module, one-line help). The first entry is what a bare ``medius`` runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("app.cmd_run", "start Medius (the simulator is the default source)"),
+    "bench": ("app.cmd_bench", "benchmark a part of Medius against its baseline (e.g. `medius bench dsp`)"),
 }
 
 

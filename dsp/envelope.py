@@ -1,0 +1,154 @@
+"""Amplitude: rectification, causal moving RMS (streaming and batch), linear envelope."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp._jit import kernel
+from dsp._validate import float_dtype, out_buffer, positive, samples_2d
+from dsp.filters import design_lowpass, sosfilt
+
+
+@kernel
+def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
+    # ring: (window, n_channels) float64 squares of the last `window` samples; sums: their per-channel sum;
+    # pos_filled: [next ring row, rows filled so far]. The running sum is updated by add/subtract, and re-summed
+    # from the ring every time the ring wraps, so rounding error never outlives one window: an hour of data (or a
+    # loud burst followed by quiet) stays exact. The re-sum point depends on the sample count only, so any chunking
+    # gives bit-identical output.
+    window, n_channels = ring.shape
+    pos = pos_filled[0]
+    filled = pos_filled[1]
+    for i in range(x.shape[0]):
+        for c in range(n_channels):
+            v = np.float64(x[i, c])
+            sq = v * v
+            sums[c] += sq - ring[pos, c]
+            ring[pos, c] = sq
+        pos += 1
+        if filled < window:
+            filled += 1
+        if pos == window:
+            pos = 0
+            for c in range(n_channels):
+                sums[c] = 0.0
+            for k in range(window):
+                for c in range(n_channels):
+                    sums[c] += ring[k, c]
+        inv = 1.0 / filled
+        for c in range(n_channels):
+            m = sums[c] * inv
+            out[i, c] = np.sqrt(m) if m > 0.0 else 0.0
+    pos_filled[0] = pos
+    pos_filled[1] = filled
+
+
+@kernel
+def _abs_kernel(x, out):  # pragma: no cover - compiled
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[i, c] = abs(x[i, c])
+
+
+class MovingRms:
+    """Causal moving RMS with carried state: output[i] = RMS of the last ``window_samples`` inputs.
+
+    Parameters
+    ----------
+    window_samples : int
+        Window length in samples (>= 1). Before that many samples have arrived, the RMS is over all so far.
+    n_channels : int
+    dtype : float32 or float64
+        Dtype of input and output chunks; squares and sums are kept in float64.
+    """
+
+    def __init__(self, window_samples: int, n_channels: int, dtype=np.float64):
+        if not isinstance(window_samples, (int, np.integer)) or window_samples < 1:
+            raise ValueError(f"window_samples must be an integer >= 1, got {window_samples!r}")
+        if not isinstance(n_channels, (int, np.integer)) or n_channels < 1:
+            raise ValueError(f"n_channels must be an integer >= 1, got {n_channels!r}")
+        self.window_samples = int(window_samples)
+        self.n_channels = int(n_channels)
+        self.dtype = float_dtype(dtype)
+        self._ring = np.zeros((self.window_samples, self.n_channels), np.float64)
+        self._sums = np.zeros(self.n_channels, np.float64)
+        self._pos_filled = np.zeros(2, np.int64)
+
+    def reset(self) -> None:
+        """Forget all samples seen."""
+        self._ring[...] = 0.0
+        self._sums[...] = 0.0
+        self._pos_filled[...] = 0
+
+    def process(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Moving RMS of the next chunk.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_channels), ``dtype``
+        out : ndarray, shape (n_samples, n_channels), ``dtype``, optional (may be ``x``)
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_channels), ``dtype``, in the units of ``x``
+        """
+        x = samples_2d("x", x, self.n_channels, self.dtype)
+        out = out_buffer(out, x.shape, self.dtype)
+        _rms_kernel(self._ring, self._sums, self._pos_filled, x, out)
+        return out
+
+
+def moving_rms(x: np.ndarray, window_samples: int) -> np.ndarray:
+    """Causal moving RMS of a whole signal (batch form of :class:`MovingRms`).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples, n_channels) or (n_samples,), float32/float64
+    window_samples : int
+        Window in samples; output[i] is the RMS of x[max(0, i - window_samples + 1) : i + 1].
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_channels), dtype of ``x``
+    """
+    x = samples_2d("x", x)
+    return MovingRms(window_samples, x.shape[1], x.dtype).process(x)
+
+
+def rectify(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Full-wave rectification, ``|x|``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples, n_channels) or (n_samples,), float32/float64
+    out : ndarray, same shape (2-D) and dtype as ``x``, optional (may be ``x``)
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_channels), dtype of ``x``
+    """
+    x = samples_2d("x", x)
+    out = out_buffer(out, x.shape, x.dtype)
+    _abs_kernel(x, out)
+    return out
+
+
+def linear_envelope(x: np.ndarray, rate_hz: float, cutoff_hz: float = 6.0) -> np.ndarray:
+    """Linear envelope: rectify, then causal 2nd-order Butterworth low-pass at ``cutoff_hz``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples, n_channels) or (n_samples,), float32/float64
+        Band-passed EMG.
+    rate_hz : float
+        Sampling rate in Hz.
+    cutoff_hz : float
+        Low-pass cut-off in Hz (6 Hz is pyemgpipeline's default).
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_channels), dtype of ``x``, units of ``x``
+    """
+    x = samples_2d("x", x)
+    rate_hz = positive("rate_hz", rate_hz)
+    return sosfilt(design_lowpass(rate_hz, cutoff_hz, order=2), rectify(x))

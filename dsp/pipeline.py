@@ -1,0 +1,191 @@
+"""The per-stream EMG chain: band-pass -> notch -> RMS envelope -> fatigue tracker, streaming and batch.
+
+:class:`StreamPipeline` is what the live and replay paths run; :func:`run_batch` gives the same numbers over a
+whole array (it feeds the same objects), so live, replay and offline analysis agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from dsp._jit import kernel
+from dsp._validate import float_dtype, out_buffer, positive, samples_2d
+from dsp.envelope import MovingRms, _rms_kernel
+from dsp.filters import FilterDesign, SosFilter, _sos_kernel, cascade, design_emg_bandpass, design_notch
+from dsp.spectral import FatigueTracker, SpectralSeries
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of one stream's chain (all recorded in session headers).
+
+    Attributes
+    ----------
+    rate_hz : float
+        Sampling rate of the stream in Hz.
+    band_hz : (float, float)
+        EMG band-pass edges in Hz (the upper edge adapts to the rate, see ``design().notes``).
+    mains_hz : None, 50 or 60
+        Mains notch frequency, or None for no notch.
+    mains_harmonics : int
+        Number of notched mains multiples.
+    rms_window_s : float
+        Moving-RMS window in seconds.
+    fatigue_window_s : float or None
+        Spectral analysis window in seconds; None switches the fatigue tracker off.
+    fatigue_hop_s : float
+        Hop between spectral windows in seconds.
+    """
+
+    rate_hz: float
+    band_hz: tuple[float, float] = (20.0, 450.0)
+    mains_hz: float | None = None
+    mains_harmonics: int = 1
+    rms_window_s: float = 0.1
+    fatigue_window_s: float | None = 1.0
+    fatigue_hop_s: float = 0.5
+
+    def __post_init__(self):
+        positive("rate_hz", self.rate_hz)
+        positive("rms_window_s", self.rms_window_s)
+        if self.mains_hz is not None and self.mains_hz not in (50, 60):
+            raise ValueError(f"mains_hz must be None, 50 or 60, got {self.mains_hz!r}")
+        if self.fatigue_window_s is not None:
+            positive("fatigue_window_s", self.fatigue_window_s)
+            positive("fatigue_hop_s", self.fatigue_hop_s)
+
+    def design(self) -> FilterDesign:
+        """The cascaded band-pass (+ notch) this configuration runs."""
+        bp = design_emg_bandpass(self.rate_hz, self.band_hz[0], self.band_hz[1])
+        if self.mains_hz is None:
+            return bp
+        return cascade(bp, design_notch(self.rate_hz, float(self.mains_hz), self.mains_harmonics))
+
+    @property
+    def rms_window_samples(self) -> int:
+        return max(1, int(round(self.rms_window_s * self.rate_hz)))
+
+
+class ChunkResult(NamedTuple):
+    """What one chunk produced (a NamedTuple: built per chunk, so it must be cheap).
+
+    Attributes
+    ----------
+    filtered : ndarray, shape (n_samples, n_channels)
+        Band-passed (and notched) EMG, dtype of the input.
+    envelope : ndarray, shape (n_samples, n_channels)
+        Moving RMS of ``filtered``, same units.
+    fatigue : SpectralSeries
+        Spectral windows completed by this chunk (usually none).
+    """
+
+    filtered: np.ndarray
+    envelope: np.ndarray
+    fatigue: SpectralSeries
+
+
+@dataclass(frozen=True, eq=False)
+class BatchResult:
+    """:class:`ChunkResult` for a whole recording."""
+
+    filtered: np.ndarray
+    envelope: np.ndarray
+    fatigue: SpectralSeries
+
+
+@kernel
+def _filter_envelope(sos, zi, block, ring, sums, pos_filled, x, filtered, envelope):  # pragma: no cover
+    # The live chain in one call: a Python-level dispatch costs more than filtering a 10-sample chunk.
+    _sos_kernel(sos, zi, block, x, filtered)
+    _rms_kernel(ring, sums, pos_filled, filtered, envelope)
+
+
+class StreamPipeline:
+    """Causal per-stream processing with carried state; feed chunks in order.
+
+    Parameters
+    ----------
+    config : PipelineConfig
+    n_channels : int
+    dtype : float32 or float64
+        Dtype of incoming chunks and of the outputs.
+    """
+
+    def __init__(self, config: PipelineConfig, n_channels: int, dtype=np.float64):
+        if not isinstance(config, PipelineConfig):
+            raise ValueError(f"config must be a PipelineConfig, got {type(config).__name__}")
+        self.config = config
+        self.design = config.design()
+        self.dtype = float_dtype(dtype)
+        self.filter = SosFilter(self.design, n_channels, self.dtype)
+        self.n_channels = self.filter.n_channels
+        self.rms = MovingRms(config.rms_window_samples, self.n_channels, self.dtype)
+        self.tracker = None
+        if config.fatigue_window_s is not None:
+            # the analysis band never extends past what the band-pass lets through
+            high = min(config.band_hz[1], 0.45 * config.rate_hz)
+            self.tracker = FatigueTracker(config.rate_hz, self.n_channels, config.fatigue_window_s,
+                                          config.fatigue_hop_s, (config.band_hz[0], high), dtype=self.dtype)
+        self._no_fatigue = SpectralSeries.empty(self.n_channels)
+
+    def reset(self) -> None:
+        """Forget all state; the next sample is time 0."""
+        self.filter.reset()
+        self.rms.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
+
+    def _ready(self, a, like=None) -> bool:
+        # exactly the array type the compiled kernels were warmed for: no conversion, no new specialisation
+        if type(a) is not np.ndarray or a.dtype != self.dtype or a.ndim != 2 or a.shape[1] != self.n_channels:
+            return False
+        flags = a.flags
+        return flags.c_contiguous and flags.writeable and (like is None or a.shape[0] == like.shape[0])
+
+    def process(self, x: np.ndarray, filtered_out: np.ndarray | None = None,
+                envelope_out: np.ndarray | None = None) -> ChunkResult:
+        """Run the next chunk through the chain.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_channels), ``dtype``
+            Raw EMG chunk.
+        filtered_out, envelope_out : ndarray, shape (n_samples, n_channels), ``dtype``, optional
+            Buffers to write into (no allocation per chunk when given and no spectral window completes).
+
+        Returns
+        -------
+        ChunkResult
+        """
+        if not self._ready(x):  # the full check only when the cheap one fails: this runs per chunk
+            x = samples_2d("x", x, self.n_channels, self.dtype)
+        filtered = filtered_out if self._ready(filtered_out, x) else out_buffer(filtered_out, x.shape, self.dtype)
+        envelope = envelope_out if self._ready(envelope_out, x) else out_buffer(envelope_out, x.shape, self.dtype)
+        f, r = self.filter, self.rms
+        _filter_envelope(f.sos, f.zi, f._block, r._ring, r._sums, r._pos_filled, x, filtered, envelope)
+        fatigue = self._no_fatigue if self.tracker is None else self.tracker.process(filtered)
+        return ChunkResult(filtered, envelope, fatigue)
+
+
+def run_batch(x: np.ndarray, config: PipelineConfig) -> BatchResult:
+    """The streaming chain over a whole recording in one call (identical numbers to any chunking).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples, n_channels) or (n_samples,), float32/float64
+        Raw EMG.
+    config : PipelineConfig
+
+    Returns
+    -------
+    BatchResult
+        ``filtered`` and ``envelope`` (n_samples, n_channels) in the dtype of ``x``; ``fatigue`` over all complete
+        windows.
+    """
+    x = samples_2d("x", x)
+    p = StreamPipeline(config, x.shape[1], x.dtype)
+    r = p.process(x)
+    return BatchResult(r.filtered, r.envelope, r.fatigue)
