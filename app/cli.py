@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("app.cmd_run", "start Medius (the simulator is the default source)"),
     "bench": ("app.cmd_bench", "benchmark a part of Medius against its baseline (e.g. `medius bench dsp`)"),
+    "export": ("app.cmd_export", "export a session as CSV (samples, repetitions, trials) and/or EDF+/BDF+"),
 }
 
 
