@@ -170,7 +170,8 @@ def test_recorder_writes_frames_events_and_reports_bad_frames(tmp_path):
         rec.put(Frame("emg", i, counts[i:i + 50]))
     rec.put(Frame("emg", 1000, counts[1000:1050]))  # overlap: refused, recording goes on
     rec.add_event(MARKER, time_s=1.0, payload={"text": "m"})
-    rec.put(Event(EventKind.GAP, payload={"stream_id": "emg", "start_index": 2000, "n_missing": 500}))
+    for start in range(2000, 2500, 100):  # reported packet by packet, then once more by the index jump
+        rec.put(Event(EventKind.GAP, payload={"stream_id": "emg", "start_index": start, "n_missing": 100}))
     rec.put(Event(EventKind.DISCONNECTED, source="dev", message="link lost"))
     for i in range(2500, 5000, 50):
         rec.put(Frame("emg", i, counts[i:i + 50]))

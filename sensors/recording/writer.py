@@ -53,6 +53,7 @@ class _StreamState:
     committed_index: int = 0  # one past the last sample durably committed
     pending: list[Frame] = field(default_factory=list)
     pending_n: int = 0
+    last_gap: tuple[int, int] | None = None  # (start, end) of the latest gap, to merge reports of the same gap
 
 
 class SessionWriter:
@@ -289,8 +290,15 @@ class SessionWriter:
     # -- internals ----------------------------------------------------------------------------------------------
 
     def _add_gap(self, st: _StreamState, start: int, n: int) -> None:
+        # A source reports a dropout packet by packet and the jump in indices reports it once more: overlapping
+        # or adjacent reports extend one stored gap instead of piling up.
+        end = start + n
+        if st.last_gap is not None and st.last_gap[0] <= start <= st.last_gap[1]:
+            start, end = st.last_gap[0], max(end, st.last_gap[1])
+        st.last_gap = (start, end)
         self._sql.append((
-            "INSERT OR REPLACE INTO gaps(stream_key, start_index, n_missing) VALUES (?, ?, ?)", (st.key, start, n)))
+            "INSERT OR REPLACE INTO gaps(stream_key, start_index, n_missing) VALUES (?, ?, ?)",
+            (st.key, start, end - start)))
 
     def _flush_locked(self) -> None:
         """Write pending blocks and statements inside the caller's transaction."""
