@@ -185,7 +185,9 @@ class EventKind(str, enum.Enum):
     GAP = "gap"  # samples [start_index, start_index + n_missing) of a stream never arrived
     STREAMS = "streams"  # the source (re)declared its streams; payload["streams"] is a list of StreamInfo
     END = "end"  # a finite source (replay, import) has delivered everything
-    # A recorded session event being replayed (trial start/stop, repetition, marker, a stored device event);
+    TRIAL = "trial"  # a protocol trial started or stopped; payload: trial, kind, phase ("start"/"stop"), index, ...
+    MARKER = "marker"  # a user or device marker at payload["index"] of payload["stream_id"]
+    # A recorded session event replayed that has no live kind (a repetition, a stored device event);
     # payload is the stored event: {"kind", "stream_id", "index", "time_s", "payload"}.
     ANNOTATION = "annotation"
 

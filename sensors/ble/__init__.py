@@ -1,1 +1,1 @@
-"""Bluetooth LE devices. The only package in Medius that imports bleak."""
+"""Bluetooth LE devices. With `sensors.virtual` (its test double), the only code in Medius that imports bleak."""

@@ -1,0 +1,138 @@
+"""``medius bench sensors``: decode throughput per BLE profile, and notification → frame-on-queue latency.
+
+Decode: each registered profile builds a decoder and a list of realistic notifications; we time
+``decoder.feed`` over all of them against the baseline of merely viewing the same bytes as int16
+(``np.frombuffer``), measured in the same run. Throughput counts sample values (samples × channels).
+
+Simulator: sample time generated per wall second for 8 EMG channels at 2 kHz plus the IMU, in the 50 ms
+blocks the live source asks for (needs to stay well above 1).
+
+Latency: a 16-channel × 2 kHz virtual Medius board (247-byte MTU, 7 samples per packet, real-time clock)
+streams through the Bumble link, bleak, `BleSource` and `SensorThread` to this thread, which blocks on the
+outbox; latency is the time from the newest notification's arrival in bleak's callback to the frame being
+taken off the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+import numpy as np
+
+# profile key -> factory returning (decoder, [(char_uuid, bytes), ...], sample values per pass).
+# Other profiles add a line here (key = the suffix of ``decode_msamples_per_s_<key>`` in --json).
+DecodeCase = Callable[[], tuple[object, list[tuple[str, bytes]], int]]
+
+
+def _medius_case() -> tuple[object, list[tuple[str, bytes]], int]:
+    from sensors.ble import medius as mp
+
+    n_channels, n = 8, 15  # 8 ch at the 247-byte MTU
+    info = mp.MediusInfo(2000, n, tuple(mp.MediusChannel(f"c{i}", gain=0.5) for i in range(n_channels)))
+    rng = np.random.default_rng(0)
+    packets = [(mp.DATA_UUID, mp.encode_data_packet(s, 0, rng.integers(-2000, 2000, (n, n_channels))))
+               for s in range(4000)]
+    return mp.MediusDecoder(info), packets, 4000 * n * n_channels
+
+
+DECODE_CASES: dict[str, DecodeCase] = {
+    "medius": _medius_case,
+}
+
+
+def _decode_rate(case: DecodeCase, repeats: int) -> tuple[float, float]:
+    """(decoder, baseline) throughput in million sample values per second (best of ``repeats``)."""
+    best, base_best = np.inf, np.inf
+    for _ in range(repeats):
+        decoder, packets, values = case()
+        t = time.perf_counter()
+        for uuid, data in packets:
+            decoder.feed(uuid, data, 0.0)
+        best = min(best, time.perf_counter() - t)
+        t = time.perf_counter()
+        for _, data in packets:
+            np.frombuffer(data, dtype="<i2", offset=4).copy()
+        base_best = min(base_best, time.perf_counter() - t)
+    return values / best / 1e6, values / base_best / 1e6
+
+
+def _latency(seconds: float) -> tuple[np.ndarray, int, int]:
+    """Latencies (ms) of every frame, lost samples, and samples received, at 16 ch × 2 kHz in real time."""
+    from sensors.ble import medius as mp
+    from sensors.stream import Event, EventKind, Frame
+    from sensors.thread import SensorThread
+    from sensors.virtual import VirtualRadio
+    from sensors.virtual.medius_peripheral import MediusPeripheral, ramp_generator
+
+    channels = [mp.MediusChannel(f"EMG{i}", gain=0.5, unit="uV") for i in range(16)]
+    latencies: list[float] = []
+    lost = received = 0
+    with SensorThread() as sensors:
+        async def make_radio():
+            radio = await VirtualRadio.create()
+            await radio.add(MediusPeripheral(channels, ramp_generator(16), fs_hz=2000, speed=1.0, name="Medius-16"))
+            return radio
+
+        radio = sensors.submit(make_radio()).result(timeout=10)
+        (found,) = [r for r in sensors.scan([mp.MediusProfile()], 0.3, backend=radio.scanner_backend).result(10)
+                    if r.profiles]
+        source = sensors.connect(found.device, mp.MediusProfile(), scanner_backend=radio.scanner_backend,
+                                 client_backend=radio.client_backend).result(timeout=10)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                item = sensors.outbox.get(timeout=0.5)
+            except Exception:  # queue.Empty: keep waiting until the deadline
+                continue
+            now = time.monotonic()
+            if isinstance(item, Frame):
+                latencies.append((now - item.arrival_s) * 1e3)
+                received += item.n_samples
+            elif isinstance(item, Event) and item.kind is EventKind.GAP:
+                lost += int(item.payload["n_missing"])
+        sensors.disconnect(source).result(timeout=10)
+        sensors.submit(radio.close()).result(timeout=10)
+    return np.asarray(latencies), lost, received
+
+
+def _simulator_speed(seconds: float) -> float:
+    """How many times faster than real time the simulator makes 8 ch × 2 kHz EMG + IMU (fresh instance)."""
+    from sensors.sim import SimConfig, Simulator, standard_protocol
+
+    sim = Simulator(SimConfig(seed=0, include_gmax=True, hum_uv=5.0, motion_uv=50.0), standard_protocol())
+    n_emg, n_imu = int(seconds * 2000), int(seconds * 100)
+    t = time.perf_counter()
+    for k in range(0, n_emg, 100):  # 50 ms blocks, as the live source asks for them
+        sim.emg_counts(k, 100)
+    for k in range(0, n_imu, 5):
+        sim.imu_counts(k, 5)
+    return seconds / (time.perf_counter() - t)
+
+
+def run_sensors_bench(quick: bool, json_path: str | None) -> int:
+    """Print the sensor benchmarks; with ``json_path`` also write them as flat JSON. Returns 0."""
+    results: dict[str, float] = {}
+    print("decode throughput (M sample values/s; baseline = np.frombuffer of the same bytes)")
+    for key, case in DECODE_CASES.items():
+        ours, base = _decode_rate(case, repeats=2 if quick else 5)
+        results[f"decode_msamples_per_s_{key}"] = round(ours, 3)
+        print(f"  {key:<12} {ours:8.2f}   baseline {base:8.2f}   ratio {ours / base:5.2f}")
+    factor = _simulator_speed(20.0 if quick else 120.0)
+    results["sim_realtime_factor_8ch_2khz"] = round(factor, 1)
+    print(f"simulator, 8 ch x 2 kHz EMG + IMU in 50 ms blocks: {factor:.0f}x real time")
+    seconds = 3.0 if quick else 15.0
+    lat, lost, received = _latency(seconds)
+    p50, p99 = (float(np.percentile(lat, q)) if lat.size else float("nan") for q in (50, 99))
+    results.update(latency_p50_ms=round(p50, 3), latency_p99_ms=round(p99, 3), lost_samples=lost)
+    print(f"notification -> frame on queue, 16 ch x 2 kHz, virtual link, {seconds:.0f} s: "
+          f"p50 {p50:.2f} ms, p99 {p99:.2f} ms over {lat.size} frames; "
+          f"{received} samples received, {lost} lost")
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+run = run_sensors_bench  # the `medius bench` dispatch table calls ``run(quick=, json_path=)``
