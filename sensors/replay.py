@@ -1,7 +1,8 @@
 """Replay a recorded session as a `Source`, so it runs through exactly the same code as a live device.
 
 Frames carry exactly the recorded counts and sample indices; recorded gaps come out as ``GAP`` events where the
-data stops, and recorded session events (trials, repetitions, markers) as ``ANNOTATION`` events, in time order.
+data stops, and recorded session events in time order as the live source sent them: ``TRIAL`` and ``MARKER``
+events, and ``ANNOTATION`` for the rest (repetitions, stored device events).
 Each stream's ``GAP`` event comes between the frames before and after the gap. The replay advances in steps of ``frame_s`` of data. Paced replay schedules step ``k`` against one monotonic
 start clock (``t0 + k * frame_s / speed``) instead of sleeping a fixed amount per step, so the time spent
 decoding and downstream never accumulates into drift. After a seek (and at the start) a ``STREAMS`` event
@@ -20,6 +21,7 @@ from typing import AsyncIterator, Awaitable, Callable, Sequence
 import numpy as np
 
 from sensors.recording import RecordingError, SessionReader
+from sensors.recording.events import live_event
 from sensors.stream import Event, EventKind, Frame, Item, StreamInfo
 
 #: Allowed pacing speeds; ``None`` means as fast as possible.
@@ -87,9 +89,7 @@ class ReplaySource:
         timeline = []  # (time_s, order, Event): recorded session events on one time axis
         for ev in r.events():
             t = r.event_time_s(ev)
-            timeline.append((0.0 if t is None else t, len(timeline), Event(
-                EventKind.ANNOTATION, self.name, ev["kind"],
-                {k: ev[k] for k in ("kind", "stream_id", "index", "time_s", "payload")})))
+            timeline.append((0.0 if t is None else t, len(timeline), live_event(ev, self.name)))
         timeline.sort(key=lambda x: (x[0], x[1]))
         self._timeline = timeline
         self._events = {ev["id"]: r.event_time_s(ev) or 0.0 for ev in r.events()}

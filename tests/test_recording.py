@@ -173,6 +173,10 @@ def test_recorder_writes_frames_events_and_reports_bad_frames(tmp_path):
     for start in range(2000, 2500, 100):  # reported packet by packet, then once more by the index jump
         rec.put(Event(EventKind.GAP, payload={"stream_id": "emg", "start_index": start, "n_missing": 100}))
     rec.put(Event(EventKind.DISCONNECTED, source="dev", message="link lost"))
+    rec.put(Event(EventKind.TRIAL, "sim", "exercise start", {"kind": "exercise", "movement": "clam", "reps": 5,
+                                                            "trial": 2, "phase": "start", "index": 2600,
+                                                            "stream_id": "emg"}))
+    rec.put(Event(EventKind.MARKER, "sim", "pain", {"index": 2700, "stream_id": "emg"}))
     for i in range(2500, 5000, 50):
         rec.put(Frame("emg", i, counts[i:i + 50]))
     rec.close()
@@ -185,8 +189,13 @@ def test_recorder_writes_frames_events_and_reports_bad_frames(tmp_path):
         np.testing.assert_array_equal(r.read_counts("emg"), expected)
         assert r.gaps("emg") == [(2000, 500)]
         ev = r.events()
-        assert [e["kind"] for e in ev] == [MARKER, "disconnected"]
+        assert [e["kind"] for e in ev] == [MARKER, "disconnected", TRIAL_START, MARKER]
         assert ev[1]["payload"]["message"] == "link lost"
+        assert ev[1]["time_s"] == 1.0  # placed where the data stood when it arrived (2000 samples at 2 kHz)
+        assert (ev[2]["stream_id"], ev[2]["index"], ev[2]["time_s"]) == ("emg", 2600, None)
+        assert ev[2]["payload"] == {"kind": "exercise", "movement": "clam", "reps": 5, "trial": 2, "type": "clam",
+                                    "repetitions": 5}
+        assert (ev[3]["index"], ev[3]["payload"]) == (2700, {"text": "pain"})
 
 
 def _child_env():

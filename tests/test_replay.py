@@ -70,11 +70,15 @@ def test_fast_replay_reproduces_counts_indices_gaps_and_events(session):
         {"stream_id": "emg", "start_index": 3000, "n_missing": 100}]
     assert emg_seq[gap_pos[0] - 1].end_index == 1200 and emg_seq[gap_pos[0] + 1].first_index == 1500
     assert gap_pos[1] == len(emg_seq) - 1
-    notes = [x.payload for x in items if not isinstance(x, Frame) and x.kind is EventKind.ANNOTATION]
-    assert [(n["kind"], n["index"], n["time_s"]) for n in notes] == [
-        (TRIAL_START, 250, None), (REPETITION, 1000, None), (MARKER, None, 2.0)]
-    assert notes[2]["payload"] == {"text": "knee pain"}
-
+    notes = [x for x in items if not isinstance(x, Frame) and x.kind in (
+        EventKind.TRIAL, EventKind.MARKER, EventKind.ANNOTATION)]
+    assert [x.kind for x in notes] == [EventKind.TRIAL, EventKind.ANNOTATION, EventKind.MARKER]
+    # trials and markers come back in the live layout (as the simulator sends them), the rest as stored
+    assert notes[0].payload == {"trial": 1, "type": "clam", "repetitions": 3, "phase": "start", "index": 250,
+                                "stream_id": "emg", "time_s": None}
+    assert notes[1].payload == {"kind": REPETITION, "stream_id": "emg", "index": 1000, "time_s": None,
+                                "payload": {"trial": 1, "rep": 1, "end_index": 1800}}
+    assert notes[2].message == "knee pain" and notes[2].payload["time_s"] == 2.0
 
 class FakeTime:
     """A simulated monotonic clock whose sleeps overshoot, like a loaded machine's do."""

@@ -141,7 +141,7 @@ def write_edf(reader: SessionReader, path: os.PathLike | str, bdf: bool = False,
             writer.setDatarecordDuration(duration_s)
         writer.setSignalHeaders(headers)
         # EDF+ header subfields are space-separated, so spaces inside a value become underscores.
-        writer.setPatientCode(_subfield(reader.meta.get("patient_code", "X")))
+        writer.setPatientCode(_subfield(reader.meta.get("patient_code") or "X"))
         if include_identifying and isinstance(reader.meta.get("identifying"), dict):
             writer.setPatientName(_subfield(reader.meta["identifying"].get("name", "X")))
         writer.setEquipment(_subfield(",".join(sorted({s.device for s in streams if s.device})) or "medius"))
