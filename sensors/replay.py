@@ -1,9 +1,10 @@
 """Replay a recorded session as a `Source`, so it runs through exactly the same code as a live device.
 
-Frames carry exactly the recorded counts and sample indices; recorded gaps come out as ``GAP`` events where the
-data stops, and recorded session events in time order as the live source sent them: ``TRIAL`` and ``MARKER``
-events, and ``ANNOTATION`` for the rest (repetitions, stored device events).
-Each stream's ``GAP`` event comes between the frames before and after the gap. The replay advances in steps of ``frame_s`` of data. Paced replay schedules step ``k`` against one monotonic
+Frames carry exactly the recorded counts and sample indices; each recorded gap comes out as a ``GAP`` event
+between the frames before and after it, and recorded session events in time order as the live source sent them:
+``TRIAL`` and ``MARKER`` events, and ``ANNOTATION`` for the rest (repetitions, stored device events).
+
+The replay advances in steps of ``frame_s`` of data. Paced replay schedules step ``k`` against one monotonic
 start clock (``t0 + k * frame_s / speed``) instead of sleeping a fixed amount per step, so the time spent
 decoding and downstream never accumulates into drift. After a seek (and at the start) a ``STREAMS`` event
 re-announces the streams: consumers reset their filters there, since the indices that follow jump.

@@ -152,7 +152,8 @@ def test_bad_files_raise_one_clear_error(tmp_path, damage, reason):
         conn.close()
     elif damage == "scrambled":
         data = bytearray(good)
-        data[4096:len(data) - 4096] = np.random.default_rng(0).integers(0, 256, len(data) - 8192, dtype=np.uint8).tobytes()
+        noise = np.random.default_rng(0).integers(0, 256, len(data) - 8192, dtype=np.uint8)
+        data[4096:len(data) - 4096] = noise.tobytes()
         bad.write_bytes(bytes(data))
     with pytest.raises(RecordingError, match=reason):
         r = SessionReader(bad)

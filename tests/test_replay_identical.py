@@ -1,5 +1,7 @@
-"""Live and replay are the same code: results computed while recording equal, bit for bit, the results of
-replaying the file (real-time paced and as fast as possible) through the same dsp streaming pipeline."""
+"""Live and replay are the same code: results computed while recording a simulator session equal, bit for bit,
+the results of replaying the file (real-time paced and as fast as possible) through the same dsp streaming
+pipeline. The simulator delivers 20-sample packets with lost ones as GAP events; the replay delivers 20 ms steps
+of the stored blocks: different chunking, same numbers."""
 
 import asyncio
 
@@ -8,59 +10,22 @@ import numpy as np
 from dsp.pipeline import PipelineConfig, StreamPipeline
 from sensors.recording import Recorder, SessionReader
 from sensors.replay import ReplaySource
-from sensors.stream import ChannelInfo, Event, EventKind, Frame, StreamInfo
+from sensors.sim import SimConfig, Simulator, SimulatorSource, Trial
+from sensors.stream import Event, EventKind
 
-RATE_HZ = 1000.0
-EMG = StreamInfo("emg", RATE_HZ, (
-    ChannelInfo("A1", unit="mV", gain=0.0005, offset=2.0, muscle="gluteus_medius", side="left"),
-    ChannelInfo("A2", unit="mV", gain=0.0005, muscle="tfl", side="left"),
-    ChannelInfo("ramp", kind="other", unit="1")), dtype="int16")
-CONFIG = PipelineConfig(rate_hz=RATE_HZ, mains_hz=50, fatigue_window_s=0.5, fatigue_hop_s=0.25)
-
-
-class SyntheticSource:
-    """A deterministic device: bursts of noise-like EMG in irregular frames, with one dropped stretch."""
-
-    name = "synthetic"
-
-    def __init__(self, seconds=2.4):
-        rng = np.random.default_rng(21)
-        n = int(seconds * RATE_HZ)
-        t = np.arange(n) / RATE_HZ
-        burst = 1 + 3 * (np.sin(2 * np.pi * 0.8 * t) > 0.3)
-        emg = rng.normal(0, 1500, (n, 2)) * burst[:, None]
-        self.counts = np.column_stack([emg, np.arange(n) % 30000]).round().astype(np.int16)
-        self.sizes = rng.integers(5, 60, 10_000)
-
-    @property
-    def streams(self):
-        return [EMG]
-
-    async def start(self):
-        pass
-
-    async def stop(self):
-        pass
-
-    async def items(self):
-        yield Event(EventKind.STREAMS, self.name, payload={"streams": [EMG]})
-        i, k = 0, 0
-        while i < self.counts.shape[0]:
-            n = int(self.sizes[k])
-            k += 1
-            if 1100 <= i < 1300:  # packets lost over the air
-                yield Event(EventKind.GAP, self.name, payload={"stream_id": "emg", "start_index": i, "n_missing": n})
-            else:
-                yield Frame("emg", i, self.counts[i:i + n])
-            i += n
-        yield Event(EventKind.END, self.name)
+SIM = Simulator(SimConfig(seed=3, packet_loss=0.005, hum_uv=10.0, fatigue_mdf_pct_per_s=-0.5),
+                [Trial.rest(0.5), Trial.mvic("gluteus_medius", "left", 2.5)])
+EMG = SIM.emg_stream
+CONFIG = PipelineConfig(rate_hz=EMG.rate_hz, mains_hz=50, fatigue_window_s=0.5, fatigue_hop_s=0.25)
 
 
 class Consumer:
     """What the app's pump does with a source's items: the same object for live and replay."""
 
     def __init__(self):
-        self.pipe = StreamPipeline(CONFIG, 2)
+        self.pipe = StreamPipeline(CONFIG, EMG.n_channels)
+        self.trials = []
+        self.gaps = []
         self.expected = 0
         self.out = {"index": [], "filtered": [], "envelope": [], "fatigue": []}
 
@@ -68,12 +33,17 @@ class Consumer:
         if isinstance(item, Event):
             if item.kind is EventKind.STREAMS:
                 self.pipe.reset()
+            elif item.kind is EventKind.GAP and item.payload["stream_id"] == "emg":
+                self.gaps.append((item.payload["start_index"], item.payload["n_missing"]))
+            elif item.kind is EventKind.TRIAL:
+                self.trials.append((item.payload["phase"], item.payload["index"], item.payload["trial"]))
+            return
+        if item.stream_id != "emg":
             return
         if item.first_index != self.expected:
             self.pipe.reset()  # a gap: the filter state no longer continues
         self.expected = item.end_index
-        phys = EMG.to_physical(item.counts)[:, :2]
-        r = self.pipe.process(np.ascontiguousarray(phys))
+        r = self.pipe.process(EMG.to_physical(item.counts))
         self.out["index"].append(np.arange(item.first_index, item.end_index))
         self.out["filtered"].append(r.filtered.copy())
         self.out["envelope"].append(r.envelope.copy())
@@ -82,7 +52,9 @@ class Consumer:
                                                         r.fatigue.fi_nsm5, r.fatigue.band_power, r.fatigue.rms]))
 
     def results(self):
-        return {k: np.concatenate(v) for k, v in self.out.items()}
+        return {"trials": np.array(self.trials, dtype=object),
+                "gaps": np.array(self.gaps, dtype=np.int64).reshape(-1, 2),
+                **{k: np.concatenate(v) for k, v in self.out.items()}}
 
 
 async def _live(source, path):
@@ -108,13 +80,14 @@ async def _replay(path, speed):
 
 def test_replay_reproduces_live_results_bit_for_bit(tmp_path):
     path = tmp_path / "live.medius"
-    live = asyncio.run(_live(SyntheticSource(), path))
+    live = asyncio.run(_live(SimulatorSource(SIM, speed=None), path))
     assert len(live["fatigue"]) >= 4 and np.all(np.isfinite(live["fatigue"]))
+    assert [t[0] for t in live["trials"]] == ["start", "stop", "start", "stop"]
     assert live["index"][0] == 0 and np.any(np.diff(live["index"]) > 1)  # the gap really is in there
     with SessionReader(path) as r:
-        assert len(r.gaps("emg")) == 1  # packet-by-packet GAP events and the index jump: one stored gap
+        assert r.gaps("emg") == [tuple(g) for g in live["gaps"]]  # each GAP event and its index jump: one gap
     for speed in (None, 1.0):
         replayed = asyncio.run(_replay(path, speed))
-        for key in ("index", "filtered", "envelope", "fatigue"):
+        for key in ("index", "filtered", "envelope", "fatigue", "trials", "gaps"):
             assert replayed[key].shape == live[key].shape, (speed, key)
             assert np.array_equal(replayed[key], live[key]), (speed, key)

@@ -91,7 +91,8 @@ class Recorder:
         pending_since: float | None = None
         try:
             while True:
-                timeout = None if pending_since is None else max(0.0, pending_since + COMMIT_INTERVAL_S - time.monotonic())
+                timeout = (None if pending_since is None
+                           else max(0.0, pending_since + COMMIT_INTERVAL_S - time.monotonic()))
                 try:
                     item = self._in.get(timeout=timeout)
                 except queue.Empty:

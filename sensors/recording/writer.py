@@ -144,7 +144,8 @@ class SessionWriter:
             device_id = None
             if info.device:
                 self._conn.execute("INSERT OR IGNORE INTO devices(name) VALUES (?)", (info.device,))
-                device_id = self._conn.execute("SELECT device_id FROM devices WHERE name=?", (info.device,)).fetchone()[0]
+                device_id = self._conn.execute(
+                    "SELECT device_id FROM devices WHERE name=?", (info.device,)).fetchone()[0]
             cur = self._conn.execute(
                 "INSERT INTO streams(stream_id, device_id, rate_hz, dtype, n_channels, spectral_ok, note)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -181,7 +182,8 @@ class SessionWriter:
                 f"(n_samples, {st.info.n_channels})")
         if not np.can_cast(counts.dtype, st.dtype, "safe"):
             raise RecordingError(
-                f"stream {frame.stream_id!r}: counts of dtype {counts.dtype} cannot be stored losslessly as {st.info.dtype}")
+                f"stream {frame.stream_id!r}: counts of dtype {counts.dtype} cannot be stored losslessly as "
+                f"{st.info.dtype}")
         if frame.first_index < st.next_index:
             raise RecordingError(
                 f"stream {frame.stream_id!r}: frame at index {frame.first_index} overlaps samples already "
