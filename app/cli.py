@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("app.cmd_analyze", "clinical measures of sessions (JSON/CSV), trends over a patient's sessions"),
     "report": ("app.cmd_report", "clinician's PDF report of a session (with the trend over earlier sessions)"),
     "bench": ("app.cmd_bench", "benchmark a part of Medius against its baseline (e.g. `medius bench dsp`)"),
+    "export": ("app.cmd_export", "export a session as CSV (samples, repetitions, trials) and/or EDF+/BDF+"),
+    "import": ("app.cmd_import", "turn another system's recording (EDF, CSV, XDF, ...) into a session file"),
 }
 
 
