@@ -207,7 +207,11 @@ class SessionProtocol:
         if version > PROTOCOL_VERSION:
             raise ProtocolError(f"session protocol version {version} is newer than this Medius ({PROTOCOL_VERSION})")
         try:
-            patient = Patient(**meta["patient"]) if "patient" in meta else Patient(code=meta["patient_code"])
+            if "patient" in meta:
+                patient = Patient(**meta["patient"])
+            else:  # a file written without the protocol model (e.g. the recorder's demo): its conventional keys
+                notes = meta.get("session") if isinstance(meta.get("session"), dict) else {}
+                patient = Patient(code=meta["patient_code"], affected_side=notes.get("affected_side"))
             placements = [Placement(**p) for p in meta.get("placements", [])]
         except (KeyError, TypeError) as exc:
             raise ProtocolError(f"session meta lacks or garbles the patient/placements: {exc}") from None
@@ -222,7 +226,7 @@ class SessionProtocol:
 
         open_trials: dict[str, tuple[float, dict]] = {}
         trials, markers, last_s = [], [], 0.0
-        ours = [e for e in map(_from_source_trial, events) if e["kind"] in ("trial_start", "trial_stop", "marker")]
+        ours = [e for e in events if e["kind"] in ("trial_start", "trial_stop", "marker")]
         for ev in sorted(ours, key=when):
             t_s = when(ev)
             last_s = max(last_s, t_s)
@@ -242,7 +246,7 @@ class SessionProtocol:
                 trials.append(_trial(p, start_s, last_s))
         return cls(
             patient=patient,
-            date=str(meta.get("date", "")),
+            date=str(meta.get("date") or str(meta.get("created_utc", ""))[:10]),
             placements=tuple(placements),
             devices=tuple(meta.get("devices", ())),
             trials=tuple(trials),
@@ -250,21 +254,6 @@ class SessionProtocol:
             mvic_protocol=str(meta.get("mvic_protocol", "")),
             notes=str(meta.get("notes", "")),
         )
-
-
-def _from_source_trial(ev: dict) -> dict:
-    """A source's own ``trial`` event (sensors.stream.EventKind.TRIAL, as the recorder stores it: payload with
-    ``trial``, ``kind``, ``phase``, ``index``, ``stream_id``, ``t_s``) as a ``trial_start``/``trial_stop``."""
-    if ev.get("kind") != "trial":
-        return ev
-    p = ev.get("payload") or {}
-    if p.get("phase") not in ("start", "stop"):
-        raise ProtocolError(f"trial event without a start/stop phase: {p!r}")
-    payload = {"trial": p.get("trial"), "type": p.get("kind"), "side": p.get("side"), "muscle": p.get("muscle"),
-               "movement": p.get("movement") or ""}
-    return {"kind": f"trial_{p['phase']}", "stream_id": ev.get("stream_id") or p.get("stream_id"),
-            "index": ev.get("index") if ev.get("index") is not None else p.get("index"),
-            "time_s": ev.get("time_s") if ev.get("time_s") is not None else p.get("t_s"), "payload": payload}
 
 
 def _trial_id(payload: dict) -> str:
@@ -275,10 +264,20 @@ def _trial_id(payload: dict) -> str:
     return str(tid)
 
 
+_TYPES = {t.value for t in TrialType}
+
+
 def _trial(payload: dict, start_s: float, stop_s: float) -> Trial:
     fields = {f.name for f in dataclasses.fields(Trial)} - {"start_s", "stop_s", "trial_id"}
+    p = {k: v for k, v in payload.items() if k in fields and v is not None}
+    # the recorder stores a live source's trial with "type" = its label (the movement, if any) and the
+    # trial kind under "kind" (sensors.recording.events); the protocol's own events put the kind in "type"
+    if p.get("type") not in _TYPES:
+        if payload.get("kind") not in _TYPES:
+            raise ProtocolError(f"trial event payload {payload!r}: no trial type among {sorted(_TYPES)}")
+        p.setdefault("movement", p.get("type") or "")
+        p["type"] = payload["kind"]
     try:
-        return Trial(trial_id=_trial_id(payload), start_s=start_s, stop_s=stop_s,
-                     **{k: v for k, v in payload.items() if k in fields})
+        return Trial(trial_id=_trial_id(payload), start_s=start_s, stop_s=stop_s, **p)
     except TypeError as exc:
         raise ProtocolError(f"trial event payload {payload!r}: {exc}") from None

@@ -92,3 +92,24 @@ def test_reads_recorder_numbered_trials():
     back = SessionProtocol.from_file(meta, events, {"emg": 1000.0})
     assert back.patient.code == "P-1"
     assert back.trials == (Trial("1", "rest", 1.0, 6.0),)
+
+
+def test_reads_recorder_converted_source_trials():
+    # sensors.recording.events.session_event: "type" = the source's label (movement), "kind" = the trial kind
+    events = [dict(kind="trial_start", stream_id="emg", index=4000, time_s=None,
+                   payload={"kind": "exercise", "movement": "side_lying_abduction", "side": "left", "muscle": None,
+                            "trial": 1, "type": "side_lying_abduction", "repetitions": 1}),
+              dict(kind="trial_stop", stream_id="emg", index=15000, time_s=None,
+                   payload={"kind": "exercise", "trial": 1, "type": "side_lying_abduction"})]
+    (t,) = SessionProtocol.from_file({"patient_code": "P"}, events, {"emg": 2000.0}).trials
+    assert t == Trial("1", "exercise", 2.0, 7.5, side="left", movement="side_lying_abduction")
+    with pytest.raises(ProtocolError, match="no trial type"):
+        SessionProtocol.from_file({"patient_code": "P"}, [dict(kind="trial_start", time_s=0.0, payload={"trial": 1}),
+                                                          dict(kind="trial_stop", time_s=1.0, payload={"trial": 1})])
+
+
+def test_meta_without_protocol_model():
+    # the recorder's conventional keys (recordings/demo.medius): patient_code, session.affected_side, created_utc
+    meta = {"patient_code": "DEMO", "session": {"affected_side": "right"}, "created_utc": "2026-11-25T12:53:56+00:00"}
+    p = SessionProtocol.from_file(meta, [])
+    assert (p.patient.code, p.patient.affected_side, p.date) == ("DEMO", "right", "2026-11-25")
