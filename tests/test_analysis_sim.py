@@ -155,3 +155,12 @@ def test_reps_from_emg_when_no_kinematics(tmp_path):
         assert m["f1"] >= 0.95
         # EMG marks activity, which leads the movement (by 50 ms in the simulator): 55-115 ms over 4 seeds
         assert m["median_boundary_error_s"] <= 0.150
+
+
+def test_reference_from_another_muscles_mvic_is_flagged(tmp_path):
+    trials = [Trial.rest(4.0), Trial.mvic("gluteus_medius", "left"), Trial.rest(2.0),
+              Trial.exercise("side_lying_abduction", "left", 2)]
+    record(tmp_path / "gmed_only.medius", SimConfig(seed=2), trials)
+    r = analyze(load_session(tmp_path / "gmed_only.medius"))
+    assert any(w.startswith("tfl_left: no MVIC trial aimed at this muscle") for w in r["warnings"])
+    assert not any(w.startswith("gluteus_medius_left: no MVIC") for w in r["warnings"])

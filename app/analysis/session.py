@@ -93,6 +93,12 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
     chans = {c.key: _Channel(c, cfg) for c in channels}
 
     refs = mvic_references(channels, {k: c.envelope for k, c in chans.items()}, proto, cfg)
+    for key, ref in refs.items():
+        aimed = [t for t in proto.trials_of(TrialType.MVIC) if t.trial_id == ref.trial_id and t.muscle == chans[key].ch.muscle]
+        if not aimed:
+            target = next(t.muscle for t in proto.trials if t.trial_id == ref.trial_id)
+            warnings.append(f"{key}: no MVIC trial aimed at this muscle; its reference comes from the {target} MVIC "
+                            f"(trial {ref.trial_id}), which may not be maximal for it, so its %MVIC may read high")
     for key, c in chans.items():
         ref = refs.get(key)
         if ref is None and prior_mvic and key in prior_mvic:
