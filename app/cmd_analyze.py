@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mvic-from", type=Path, metavar="SESSION",
                         help="reuse this earlier session's MVIC references where a session has no MVIC trial")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--store", action="store_true",
+                        help=f"also store each result in its session file (analysis run named {RESULT_NAME!r})")
+
+
+#: name of the stored analysis run in a session file (sensors.recording.store_analysis_result)
+RESULT_NAME = "clinical_analysis"
 
 
 def find_sessions(paths: list[Path]) -> list[Path]:
@@ -114,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(text + "\n")
         else:
             args.json.write_text(text)
+    if args.store:
+        from sensors.recording import store_analysis_result
+
+        for r in good:
+            store_analysis_result(r["session"]["source"], RESULT_NAME, r["config"], r)
     if args.csv:
         from app.analysis.tables import write_csv
 

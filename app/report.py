@@ -252,8 +252,15 @@ def _quality_flags(result: dict, side: str) -> list[str]:
         snrs = [(q["snr_db"], tid) for tid, q in qs if q.get("snr_db") is not None]
         if snrs and min(snrs)[0] < 10:
             flags.append(f"{name}: SNR {min(snrs)[0]:.0f} dB (trial {min(snrs)[1]}); spectra withheld")
-        if (m.get("mvic") or {}).get("method") == "peak_of_task":
+        ref = m.get("mvic") or {}
+        if ref.get("method") == "peak_of_task":
             flags.append(f"{name}: no MVIC, normalised to peak of task")
+        target = next((t["muscle"] for t in result["session"]["trials"] if t["trial_id"] == ref.get("trial_id")
+                       and t["type"] == "mvic"), m["muscle"])
+        if target != m["muscle"]:
+            flags.append(f"{name}: MVIC reference from a {_MUSCLES.get(target, target)} MVIC trial; %MVIC may read high")
+        if ref.get("date") and ref.get("date") != result["session"]["date"]:
+            flags.append(f"{name}: MVIC reference from {ref['date']}")
     return flags or ["none"]
 
 
@@ -320,7 +327,7 @@ def _summary_page(doc: _Doc, r: dict) -> None:
                 cells.append(f"{f['mdf_slope_pct_per_s']:.3f} %/s" + (f" (± {se:.3f} SE)" if se is not None else "") +
                              f"; held {fmt(f.get('endurance_time_s'), 0)} s")
         rows.append([f"Hold: {name} MDF slope, hold time"] + cells)
-    rows.append(["Quality flags"] + ["\n".join(_quality_flags(r, sd)) for sd in sides])
+    rows.append(["Quality and normalisation flags"] + ["\n".join(_quality_flags(r, sd)) for sd in sides])
     doc.table(header, rows, [0.36, 0.32, 0.32])
 
     # side comparison sentences, in numbers

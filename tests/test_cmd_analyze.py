@@ -76,3 +76,15 @@ def test_units_from_names():
     assert [unit_of(n) for n in ("mdf_slope_pct_per_s", "noise_floor_uv_rms", "snr_db", "packet_loss_pct",
                                  "mains_ratio", "endurance_time_s", "initial_mdf_hz", "mdf_r")] == \
         ["pct_per_s", "uV", "dB", "pct", "fraction", "s", "Hz", ""]
+
+
+def test_store_in_session_file(tmp_path):
+    from sensors.recording import SessionReader
+
+    path = tmp_path / "s.medius"
+    S.build(path, seed=31, n_reps=3)
+    out = tmp_path / "r.json"
+    assert main(["analyze", str(path), "--store", "--json", str(out), "--jobs", "1"]) == 0
+    with SessionReader(path) as reader:
+        (run,) = reader.analysis_results("clinical_analysis")
+    assert run["result"] == json.loads(out.read_text())["sessions"][0]
