@@ -15,9 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="earlier sessions of the same patient (files or folders) for the trend pages")
     parser.add_argument("--mvic-window-s", type=float, default=0.5, help="moving-RMS window of the MVIC peak (s)")
     parser.add_argument("--mains-hz", type=float, choices=(50.0, 60.0), default=None, help="notch for amplitude")
+    parser.add_argument("--mvic-from", type=Path, metavar="SESSION",
+                        help="reuse this earlier session's MVIC references where the session has no MVIC trial")
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.analysis.amplitude import MvicReference
     from app.analysis.config import AnalysisConfig
     from app.analysis.data import load_session
     from app.analysis.session import analyze
@@ -29,8 +32,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     cfg = AnalysisConfig(amplitude_window_s=args.mvic_window_s, mains_hz=args.mains_hz)
     try:
+        prior = None
+        if args.mvic_from:
+            earlier = analyze_path(str(args.mvic_from), cfg.to_dict(), None)
+            prior = {k: MvicReference.from_dict(k, m["mvic"]) for k, m in earlier["muscles"].items()
+                     if m["mvic"] and m["mvic"]["method"] == "mvic"}
         session = load_session(args.session)
-        result = analyze(session, cfg)
+        result = analyze(session, cfg, prior)
         history = [p for p in find_sessions(args.history) if p.resolve() != args.session.resolve()]
         others = [analyze_path(str(p), cfg.to_dict(), None) for p in history]
     except (ValueError, OSError) as exc:

@@ -177,3 +177,14 @@ def test_low_rate_stream_withholds_spectra():
     ch = EmgChannel("tfl_left", "tfl", "left", StreamData(info, np.zeros((10, 1))), 0)
     reasons = spectral_withheld(ch, 25.0, AnalysisConfig())
     assert "on-board 500 Hz stream" in reasons and any("500 Hz is below 1000 Hz" in r for r in reasons)
+
+
+def test_envelope_channels_are_not_band_passed():
+    from app.analysis.amplitude import band_passed
+    from app.analysis.data import EmgChannel, StreamData
+    from sensors.stream import ChannelInfo, StreamInfo
+
+    env = np.abs(np.sin(np.linspace(0, 20, 1000))) * 100 + 5  # a slow positive envelope, µV
+    info = StreamInfo("e", 100.0, (ChannelInfo("a", "env", "uV", muscle="tfl", side="left"),), spectral_ok=False)
+    ch = EmgChannel("tfl_left", "tfl", "left", StreamData(info, env[:, None]), 0)
+    assert np.array_equal(band_passed(ch, AnalysisConfig()), env)

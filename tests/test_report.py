@@ -32,3 +32,12 @@ def test_report_pages(tmp_path, capsys):
 def test_report_missing_session(tmp_path, capsys):
     assert main(["report", str(tmp_path / "none.medius"), "--pdf", str(tmp_path / "x.pdf")]) == 2
     assert "no such session" in capsys.readouterr().err
+
+
+def test_report_reuses_earlier_mvic(tmp_path):
+    early, later = tmp_path / "early.medius", tmp_path / "later.medius"
+    S.build(early, seed=41, n_reps=3, date="2026-11-25")
+    S.build(later, seed=42, n_reps=3, date="2026-12-09", with_mvic=False)
+    pdf = tmp_path / "r.pdf"
+    assert main(["report", str(later), "--pdf", str(pdf), "--mvic-from", str(early)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")

@@ -10,13 +10,20 @@ import numpy as np
 from app.analysis.config import AnalysisConfig
 from app.analysis.data import EmgChannel
 from app.protocol import SessionProtocol, TrialType
+from sensors.stream import ChannelKind
 
 
 def band_passed(ch: EmgChannel, cfg: AnalysisConfig, notch: bool = True) -> np.ndarray:
-    """The channel band-passed (and notched if configured), gaps zero-filled, shape (n,), channel units."""
+    """The channel band-passed (and notched if configured), gaps zero-filled, shape (n,), channel units.
+
+    An on-board envelope channel (cheap sensors' analogue RMS/rectified output) is already an amplitude: a
+    20 Hz high-pass would remove it, so it is passed through unfiltered.
+    """
     from dsp.filters import cascade, design_emg_bandpass, design_notch, sosfilt
 
     x = np.nan_to_num(ch.values(), nan=0.0)
+    if ch.info.kind is ChannelKind.ENVELOPE:
+        return x
     design = design_emg_bandpass(ch.rate_hz, *cfg.band_hz)
     if notch and cfg.mains_hz:
         design = cascade(design, design_notch(ch.rate_hz, cfg.mains_hz))
