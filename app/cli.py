@@ -13,8 +13,11 @@ import sys
 # name -> (module, one-line help). The first entry is what a bare ``medius`` runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("app.cmd_run", "start Medius (the simulator is the default source)"),
-    "import": ("app.cmd_import", "turn another system's recording (EDF, CSV, XDF, ...) into a session file"),
+    "analyze": ("app.cmd_analyze", "clinical measures of sessions (JSON/CSV), trends over a patient's sessions"),
+    "report": ("app.cmd_report", "clinician's PDF report of a session (with the trend over earlier sessions)"),
     "bench": ("app.cmd_bench", "benchmark a part of Medius against its baseline (e.g. `medius bench dsp`)"),
+    "export": ("app.cmd_export", "export a session as CSV (samples, repetitions, trials) and/or EDF+/BDF+"),
+    "import": ("app.cmd_import", "turn another system's recording (EDF, CSV, XDF, ...) into a session file"),
 }
 
 

@@ -187,6 +187,9 @@ class EventKind(str, enum.Enum):
     END = "end"  # a finite source (replay, import) has delivered everything
     TRIAL = "trial"  # a protocol trial started or stopped; payload: trial, kind, phase ("start"/"stop"), index, ...
     MARKER = "marker"  # a user or device marker at payload["index"] of payload["stream_id"]
+    # A recorded session event replayed that has no live kind (a repetition, a stored device event);
+    # payload is the stored event: {"kind", "stream_id", "index", "time_s", "payload"}.
+    ANNOTATION = "annotation"
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,8 @@ def test_bad_files_raise_one_clear_error(tmp_path, damage, reason):
         conn.close()
     elif damage == "scrambled":
         data = bytearray(good)
-        data[4096:len(data) - 4096] = np.random.default_rng(0).integers(0, 256, len(data) - 8192, dtype=np.uint8).tobytes()
+        noise = np.random.default_rng(0).integers(0, 256, len(data) - 8192, dtype=np.uint8)
+        data[4096:len(data) - 4096] = noise.tobytes()
         bad.write_bytes(bytes(data))
     with pytest.raises(RecordingError, match=reason):
         r = SessionReader(bad)
@@ -170,8 +171,13 @@ def test_recorder_writes_frames_events_and_reports_bad_frames(tmp_path):
         rec.put(Frame("emg", i, counts[i:i + 50]))
     rec.put(Frame("emg", 1000, counts[1000:1050]))  # overlap: refused, recording goes on
     rec.add_event(MARKER, time_s=1.0, payload={"text": "m"})
-    rec.put(Event(EventKind.GAP, payload={"stream_id": "emg", "start_index": 2000, "n_missing": 500}))
+    for start in range(2000, 2500, 100):  # reported packet by packet, then once more by the index jump
+        rec.put(Event(EventKind.GAP, payload={"stream_id": "emg", "start_index": start, "n_missing": 100}))
     rec.put(Event(EventKind.DISCONNECTED, source="dev", message="link lost"))
+    rec.put(Event(EventKind.TRIAL, "sim", "exercise start", {"kind": "exercise", "movement": "clam", "reps": 5,
+                                                            "trial": 2, "phase": "start", "index": 2600,
+                                                            "stream_id": "emg"}))
+    rec.put(Event(EventKind.MARKER, "sim", "pain", {"index": 2700, "stream_id": "emg"}))
     for i in range(2500, 5000, 50):
         rec.put(Frame("emg", i, counts[i:i + 50]))
     rec.close()
@@ -184,8 +190,13 @@ def test_recorder_writes_frames_events_and_reports_bad_frames(tmp_path):
         np.testing.assert_array_equal(r.read_counts("emg"), expected)
         assert r.gaps("emg") == [(2000, 500)]
         ev = r.events()
-        assert [e["kind"] for e in ev] == [MARKER, "disconnected"]
+        assert [e["kind"] for e in ev] == [MARKER, "disconnected", TRIAL_START, MARKER]
         assert ev[1]["payload"]["message"] == "link lost"
+        assert ev[1]["time_s"] == 1.0  # placed where the data stood when it arrived (2000 samples at 2 kHz)
+        assert (ev[2]["stream_id"], ev[2]["index"], ev[2]["time_s"]) == ("emg", 2600, None)
+        assert ev[2]["payload"] == {"kind": "exercise", "movement": "clam", "reps": 5, "trial": 2, "type": "clam",
+                                    "repetitions": 5}
+        assert (ev[3]["index"], ev[3]["payload"]) == (2700, {"text": "pain"})
 
 
 def _child_env():

@@ -9,6 +9,7 @@ import time
 from typing import Callable, Sequence
 
 from sensors.recording.errors import RecordingError
+from sensors.recording.events import session_event
 from sensors.recording.writer import COMMIT_INTERVAL_S, SessionWriter
 from sensors.stream import Event, EventKind, Frame, Item, StreamInfo
 
@@ -90,7 +91,8 @@ class Recorder:
         pending_since: float | None = None
         try:
             while True:
-                timeout = None if pending_since is None else max(0.0, pending_since + COMMIT_INTERVAL_S - time.monotonic())
+                timeout = (None if pending_since is None
+                           else max(0.0, pending_since + COMMIT_INTERVAL_S - time.monotonic()))
                 try:
                     item = self._in.get(timeout=timeout)
                 except queue.Empty:
@@ -129,9 +131,13 @@ class Recorder:
             elif item.kind is EventKind.GAP and {"stream_id", "start_index", "n_missing"} <= item.payload.keys():
                 p = item.payload
                 w.add_gap(p["stream_id"], p["start_index"], p["n_missing"])
+            elif item.kind in (EventKind.TRIAL, EventKind.MARKER):
+                kind, stream_id, index, payload = session_event(item)
+                w.add_event(kind, stream_id, index, None if index is not None else w.data_time_s(), payload)
             else:
-                payload = {"source": item.source, "message": item.message, "arrival_s": item.arrival_s, **item.payload}
-                w.add_event(item.kind.value, payload=payload)
+                # host arrival time is diagnostics of the live link, not part of the session: not stored
+                payload = {"source": item.source, "message": item.message, **item.payload}
+                w.add_event(item.kind.value, time_s=w.data_time_s(), payload=payload)
         except RecordingError as exc:
             if w.closed:
                 raise

@@ -53,6 +53,7 @@ class _StreamState:
     committed_index: int = 0  # one past the last sample durably committed
     pending: list[Frame] = field(default_factory=list)
     pending_n: int = 0
+    last_gap: tuple[int, int] | None = None  # (start, end) of the latest gap, to merge reports of the same gap
 
 
 class SessionWriter:
@@ -143,7 +144,8 @@ class SessionWriter:
             device_id = None
             if info.device:
                 self._conn.execute("INSERT OR IGNORE INTO devices(name) VALUES (?)", (info.device,))
-                device_id = self._conn.execute("SELECT device_id FROM devices WHERE name=?", (info.device,)).fetchone()[0]
+                device_id = self._conn.execute(
+                    "SELECT device_id FROM devices WHERE name=?", (info.device,)).fetchone()[0]
             cur = self._conn.execute(
                 "INSERT INTO streams(stream_id, device_id, rate_hz, dtype, n_channels, spectral_ok, note)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -180,7 +182,8 @@ class SessionWriter:
                 f"(n_samples, {st.info.n_channels})")
         if not np.can_cast(counts.dtype, st.dtype, "safe"):
             raise RecordingError(
-                f"stream {frame.stream_id!r}: counts of dtype {counts.dtype} cannot be stored losslessly as {st.info.dtype}")
+                f"stream {frame.stream_id!r}: counts of dtype {counts.dtype} cannot be stored losslessly as "
+                f"{st.info.dtype}")
         if frame.first_index < st.next_index:
             raise RecordingError(
                 f"stream {frame.stream_id!r}: frame at index {frame.first_index} overlaps samples already "
@@ -247,6 +250,10 @@ class SessionWriter:
             st.pending_n = 0
         self._sql.clear()
 
+    def data_time_s(self) -> float:
+        """Seconds of data accepted so far (the furthest stream), used to place events that carry no index."""
+        return max((st.next_index / st.info.rate_hz for st in self._streams.values()), default=0.0)
+
     @property
     def closed(self) -> bool:
         """True after `close`, or after a write failure stopped the recording."""
@@ -285,8 +292,15 @@ class SessionWriter:
     # -- internals ----------------------------------------------------------------------------------------------
 
     def _add_gap(self, st: _StreamState, start: int, n: int) -> None:
+        # A source reports a dropout packet by packet and the jump in indices reports it once more: overlapping
+        # or adjacent reports extend one stored gap instead of piling up.
+        end = start + n
+        if st.last_gap is not None and st.last_gap[0] <= start <= st.last_gap[1]:
+            start, end = st.last_gap[0], max(end, st.last_gap[1])
+        st.last_gap = (start, end)
         self._sql.append((
-            "INSERT OR REPLACE INTO gaps(stream_key, start_index, n_missing) VALUES (?, ?, ?)", (st.key, start, n)))
+            "INSERT OR REPLACE INTO gaps(stream_key, start_index, n_missing) VALUES (?, ?, ?)",
+            (st.key, start, end - start)))
 
     def _flush_locked(self) -> None:
         """Write pending blocks and statements inside the caller's transaction."""

@@ -1,0 +1,177 @@
+"""Session CSV export: stable columns with units, values against scipy/numpy references, streaming memory, CLI.
+
+The files are read back with the csv module and numpy (pandas is not a dependency; the format is plain RFC 4180
+with a single header row, which is what pandas.read_csv and spreadsheets expect)."""
+
+import csv
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from app.cli import main
+from app.session_export import export_session_csv, pipeline_config
+from sensors.recording import MARKER, REPETITION, TRIAL_START, TRIAL_STOP, SessionWriter
+from sensors.stream import ChannelInfo, Frame, StreamInfo
+
+EMG = StreamInfo("emg", 1000.0, (
+    ChannelInfo("A1", unit="mV", gain=0.002, offset=5.0, muscle="gluteus_medius", side="right"),
+    ChannelInfo("A2", unit="mV", gain=0.001, muscle="tfl", side="right"),
+    ChannelInfo("ramp", kind="other", unit="1")), dtype="int32")
+IMU = StreamInfo("imu", 50.0, (ChannelInfo("gz", kind="gyro", unit="deg/s", gain=0.1),), dtype="int16")
+GAP = (2400, 600)
+
+
+@pytest.fixture
+def session(tmp_path):
+    rng = np.random.default_rng(11)
+    n = 6000
+    emg = np.stack([rng.integers(-3000, 3000, n), rng.integers(-1000, 1000, n), np.arange(n)], 1).astype(np.int32)
+    imu = rng.integers(-500, 500, (300, 1)).astype(np.int16)
+    path = tmp_path / "s.medius"
+    meta = {"patient_code": "P-9", "identifying": {"name": "Jane Doe"}, "filters": {"band_hz": [20, 400],
+                                                                                   "mains_hz": 50}}
+    with SessionWriter.create(path, meta) as w:
+        w.add_stream(EMG)
+        w.add_stream(IMU)
+        for i in range(0, n, 100):
+            if not GAP[0] <= i < sum(GAP):
+                w.write_frame(Frame("emg", i, emg[i:i + 100]))
+        w.write_frame(Frame("imu", 0, imu))
+        w.add_event(TRIAL_START, "emg", 500, None, {"trial": 1, "type": "clam", "repetitions": 3})
+        w.add_event(REPETITION, "emg", 600, None, {"trial": 1, "rep": 1, "end_index": 1400})
+        w.add_event(REPETITION, "emg", 3500, None, {"trial": 1, "rep": 2, "end_index": 4200})
+        w.add_event(MARKER, None, None, 2.0, {"text": "cough, then \"pain\""})
+        w.add_event(TRIAL_STOP, "emg", 5000, None, {"trial": 1})
+    return path, emg, imu
+
+
+def _reference(phys, rate_hz, meta):
+    """scipy sosfilt from zero state on each gap-free segment, and a numpy causal moving RMS."""
+    cfg = pipeline_config(meta, rate_hz)
+    filt = signal.sosfilt(cfg.design().sos, phys, axis=0)
+    w = cfg.rms_window_samples
+    c = np.cumsum(np.vstack([np.zeros((1, phys.shape[1])), filt ** 2]), axis=0)
+    i = np.arange(1, phys.shape[0] + 1)
+    lo = np.maximum(0, i - w)
+    env = np.sqrt((c[i] - c[lo]) / (i - lo)[:, None])
+    return filt, env
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def test_samples_columns_and_values(session, tmp_path):
+    path, emg, imu = session
+    files = export_session_csv(path, tmp_path / "out")
+    assert [f.name for f in files] == ["samples_emg.csv", "samples_imu.csv", "repetitions.csv", "trials.csv",
+                                       "events.csv", "session.json"]
+    header, rows = _read(tmp_path / "out" / "samples_emg.csv")
+    assert header == ["time_s", "sample_index",
+                      "gluteus_medius_right_raw_mV", "gluteus_medius_right_filtered_mV",
+                      "gluteus_medius_right_envelope_mV",
+                      "tfl_right_raw_mV", "tfl_right_filtered_mV", "tfl_right_envelope_mV", "ramp_raw_1"]
+    data = np.array(rows, dtype=np.float64)
+    keep = np.r_[0:GAP[0], sum(GAP):emg.shape[0]]
+    np.testing.assert_array_equal(data[:, 1], keep)  # gap rows are absent, nothing else is
+    np.testing.assert_allclose(data[:, 0], keep / 1000.0, rtol=0, atol=5e-7)
+    phys = (emg[:, :2].astype(np.float64) - [5.0, 0.0]) * [0.002, 0.001]
+    np.testing.assert_allclose(data[:, [2, 5]], phys[keep], rtol=1e-10, atol=0)
+    np.testing.assert_array_equal(data[:, 8], keep)
+    meta = {"filters": {"band_hz": [20, 400], "mains_hz": 50}}
+    for seg in (np.arange(0, GAP[0]), np.arange(sum(GAP), emg.shape[0])):  # the filter restarts after the gap
+        filt, env = _reference(phys[seg], 1000.0, meta)
+        rows_seg = np.searchsorted(data[:, 1], seg)
+        np.testing.assert_allclose(data[rows_seg][:, [3, 6]], filt, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(data[rows_seg][:, [4, 7]], env, rtol=1e-8, atol=1e-12)
+
+    header, rows = _read(tmp_path / "out" / "samples_imu.csv")
+    assert header == ["time_s", "sample_index", "gz_raw_deg_per_s"]
+    np.testing.assert_allclose(np.array(rows, float)[:, 2], imu[:, 0] * 0.1, rtol=1e-12)
+
+
+def test_repetitions_trials_events_and_sidecar(session, tmp_path):
+    path, emg, _ = session
+    out = tmp_path / "out"
+    export_session_csv(path, out)
+    header, rows = _read(out / "repetitions.csv")
+    assert header == ["trial", "rep", "stream_id", "start_index", "end_index", "start_s", "end_s", "duration_s",
+                      "gluteus_medius_right_rms_mV", "gluteus_medius_right_peak_envelope_mV", "tfl_right_rms_mV",
+                      "tfl_right_peak_envelope_mV"]
+    assert [r[:8] for r in rows] == [["1", "1", "emg", "600", "1400", "0.600000", "1.400000", "0.800000"],
+                                     ["1", "2", "emg", "3500", "4200", "3.500000", "4.200000", "0.700000"]]
+    phys = (emg[:, :2].astype(np.float64) - [5.0, 0.0]) * [0.002, 0.001]
+    meta = {"filters": {"band_hz": [20, 400], "mains_hz": 50}}
+    filt1, env1 = _reference(phys[:GAP[0]], 1000.0, meta)
+    filt2, env2 = _reference(phys[sum(GAP):], 1000.0, meta)
+    for row, filt, env, (a, b) in ((rows[0], filt1, env1, (600, 1400)), (rows[1], filt2, env2, (500, 1200))):
+        got = np.array(row[8:], float)
+        ref = [np.sqrt(np.mean(filt[a:b, 0] ** 2)), env[a:b, 0].max(), np.sqrt(np.mean(filt[a:b, 1] ** 2)),
+               env[a:b, 1].max()]
+        np.testing.assert_allclose(got, ref, rtol=1e-8)
+    header, rows = _read(out / "trials.csv")
+    assert header == ["trial", "type", "planned_repetitions", "start_s", "stop_s", "duration_s", "n_repetitions",
+                      "n_markers"]
+    assert rows == [["1", "clam", "3", "0.500000", "5.000000", "4.500000", "2", "1"]]
+    header, rows = _read(out / "events.csv")
+    assert [r[:5] for r in rows] == [
+        ["2.400000", "gap", "emg", "2400", "600 samples missing"], ["0.500000", TRIAL_START, "emg", "500", ""],
+        ["0.600000", REPETITION, "emg", "600", ""], ["3.500000", REPETITION, "emg", "3500", ""],
+        ["2.000000", MARKER, "", "", 'cough, then "pain"'], ["5.000000", TRIAL_STOP, "emg", "5000", ""]]
+    doc = json.loads((out / "session.json").read_text())
+    assert doc["patient_code"] == "P-9" and "identifying" not in doc and "Jane" not in json.dumps(doc)
+    s = doc["streams"][0]
+    assert s["sampling_rate_hz"] == 1000.0 and s["gaps"] == [{"start_index": 2400, "n_missing": 600}]
+    assert s["channels"][0]["placement"] == {"muscle": "gluteus_medius", "side": "right"}
+    assert s["processing"]["band_hz"] == [20, 400] and s["processing"]["mains_notch_hz"] == 50
+    export_session_csv(path, tmp_path / "id", include_identifying=True)
+    assert json.loads((tmp_path / "id" / "session.json").read_text())["identifying"] == {"name": "Jane Doe"}
+
+
+def test_export_streams_to_disk_in_bounded_memory(tmp_path):
+    """40 s of 8 ch at 2 kHz: peak Python memory is a small fraction of the CSV written. The CSV grows with the
+    session, the peak does not (one stored block, about a second, at a time), so an hour streams the same way."""
+    chans = tuple(ChannelInfo(f"A{i}", unit="mV", gain=0.001, muscle=("gluteus_medius", "tfl")[i % 2],
+                              side=("left", "right")[i // 4] if i % 4 < 2 else None) for i in range(8))
+    info = StreamInfo("emg", 2000.0, chans, "int16")
+    path = tmp_path / "long.medius"
+    rng = np.random.default_rng(0)
+    block = rng.integers(-3000, 3000, (2000, 8)).astype(np.int16)
+    with SessionWriter.create(path, {"patient_code": "L"}) as w:
+        w.add_stream(info)
+        for s in range(40):
+            w.write_frame(Frame("emg", s * 2000, np.roll(block, s, axis=0)))
+    export_session_csv(path, tmp_path / "warm")  # one-off imports (scipy.signal, numba cache) are not the export
+    tracemalloc.start()
+    try:
+        export_session_csv(path, tmp_path / "out")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    csv_bytes = (tmp_path / "out" / "samples_emg.csv").stat().st_size
+    assert csv_bytes > 15e6
+    assert peak < csv_bytes / 10, (peak, csv_bytes)
+    with open(tmp_path / "out" / "samples_emg.csv") as f:
+        n_rows = sum(1 for _ in f) - 1
+    assert n_rows == 40 * 2000
+
+
+def test_cli_export_csv_and_edf_with_progress(session, tmp_path, capsys):
+    path, _, _ = session
+    assert main(["export", str(path), "--csv", str(tmp_path / "c"), "--edf", str(tmp_path / "s.edf"),
+                 "--bdf", str(tmp_path / "s.bdf")]) == 0
+    err = capsys.readouterr().err
+    assert "samples_emg.csv 100%" in err and "s.edf 100%" in err
+    assert (tmp_path / "c" / "trials.csv").exists() and (tmp_path / "s.edf").stat().st_size > 0
+    assert (tmp_path / "s.bdf").stat().st_size > (tmp_path / "s.edf").stat().st_size
+    bad = tmp_path / "bad.medius"
+    bad.write_text("not a session")
+    assert main(["export", str(bad), "--csv", str(tmp_path / "d")]) == 1
+    assert "not a readable Medius session" in capsys.readouterr().err
+    assert main(["export", str(path)]) == 2
+

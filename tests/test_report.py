@@ -1,0 +1,43 @@
+"""``medius report``: the PDF is written offscreen, with the summary, trial and trend pages."""
+
+import os
+import re
+
+import synth_session as S
+from app.cli import main
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+
+
+def test_report_pages(tmp_path, capsys):
+    a = tmp_path / "a.medius"
+    b = tmp_path / "b.medius"
+    S.build(a, seed=21, n_reps=4, date="2026-11-25")
+    S.build(b, seed=22, n_reps=4, date="2026-12-09")
+    alone = tmp_path / "alone.pdf"
+    assert main(["report", str(b), "--pdf", str(alone)]) == 0
+    with_trend = tmp_path / "trend.pdf"
+    assert main(["report", str(b), "--pdf", str(with_trend), "--history", str(tmp_path)]) == 0
+    pa, pt = alone.read_bytes(), with_trend.read_bytes()
+    assert pa.startswith(b"%PDF") and pt.startswith(b"%PDF")
+    assert _pages(pa) >= 3  # summary, trials, quality
+    assert _pages(pt) > _pages(pa)  # + change over sessions
+    assert "report written" in capsys.readouterr().out
+
+
+def test_report_missing_session(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "none.medius"), "--pdf", str(tmp_path / "x.pdf")]) == 2
+    assert "no such session" in capsys.readouterr().err
+
+
+def test_report_reuses_earlier_mvic(tmp_path):
+    early, later = tmp_path / "early.medius", tmp_path / "later.medius"
+    S.build(early, seed=41, n_reps=3, date="2026-11-25")
+    S.build(later, seed=42, n_reps=3, date="2026-12-09", with_mvic=False)
+    pdf = tmp_path / "r.pdf"
+    assert main(["report", str(later), "--pdf", str(pdf), "--mvic-from", str(early)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
