@@ -82,9 +82,9 @@ def export_session_csv(session: Path | str, out_dir: Path | str, include_identif
     session file. ``progress(file_name, fraction)`` is called as samples are written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with SessionReader(session) as r:
+    with SessionReader(session) as r:  # a bad session fails here, before anything is created
+        out_dir.mkdir(parents=True, exist_ok=True)
         names = channel_names(r.streams)
         events = r.events()
         reps = [_Rep(e["payload"].get("trial"), e["payload"].get("rep"), e["stream_id"], int(e["index"]),
