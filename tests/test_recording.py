@@ -248,3 +248,11 @@ def test_disk_full_stops_with_error_event_and_keeps_committed_data(tmp_path):
     assert committed > 0
     n = _check_ramp(path, committed)
     assert n == committed
+
+
+def test_create_in_a_missing_folder_fails_clearly(tmp_path):
+    with pytest.raises(RecordingError, match="cannot create session file"):
+        SessionWriter.create(tmp_path / "no" / "such" / "dir.medius", {"patient_code": "X"})
+    with pytest.raises(RecordingError, match="meta must be a dict"):
+        SessionWriter.create(tmp_path / "m.medius", ["not", "a", "dict"])
+    assert not (tmp_path / "m.medius").exists()
