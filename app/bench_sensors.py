@@ -1,8 +1,9 @@
 """``medius bench sensors``: decode throughput per BLE profile, and notification → frame-on-queue latency.
 
 Decode: each registered profile builds a decoder and a list of realistic notifications; we time
-``decoder.feed`` over all of them against the baseline of merely viewing the same bytes as int16
-(``np.frombuffer``), measured in the same run. Throughput counts sample values (samples × channels).
+``decoder.feed`` over all of them against the baseline of merely copying the same bytes
+(``np.frombuffer(...).copy()``), measured in the same run. Throughput counts sample values
+(samples × channels).
 
 Simulator: sample time generated per wall second for 8 EMG channels at 2 kHz plus the IMU, in the 50 ms
 blocks the live source asks for (needs to stay well above 1).
@@ -20,6 +21,8 @@ import time
 from typing import Callable
 
 import numpy as np
+
+from app import bench_profile_cases
 
 # profile key -> factory returning (decoder, [(char_uuid, bytes), ...], sample values per pass).
 # Other profiles add a line here (key = the suffix of ``decode_msamples_per_s_<key>`` in --json).
@@ -39,6 +42,10 @@ def _medius_case() -> tuple[object, list[tuple[str, bytes]], int]:
 
 DECODE_CASES: dict[str, DecodeCase] = {
     "medius": _medius_case,
+    "bitalino": bench_profile_cases.bitalino_case,
+    "myo": bench_profile_cases.myo_case,
+    "ganglion": bench_profile_cases.ganglion_case,
+    "metamotion": bench_profile_cases.metamotion_case,
 }
 
 
@@ -53,7 +60,7 @@ def _decode_rate(case: DecodeCase, repeats: int) -> tuple[float, float]:
         best = min(best, time.perf_counter() - t)
         t = time.perf_counter()
         for _, data in packets:
-            np.frombuffer(data, dtype="<i2", offset=4).copy()
+            np.frombuffer(data, dtype=np.uint8).copy()  # any profile's bytes (BITalino chunks can be 1 byte)
         base_best = min(base_best, time.perf_counter() - t)
     return values / best / 1e6, values / base_best / 1e6
 

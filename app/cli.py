@@ -13,9 +13,9 @@ import sys
 # name -> (module, one-line help). The first entry is what a bare ``medius`` runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("app.cmd_run", "start Medius (the simulator is the default source)"),
+    "import": ("app.cmd_import", "turn another system's recording (EDF, CSV, XDF, ...) into a session file"),
     "bench": ("app.cmd_bench", "benchmark a part of Medius against its baseline (e.g. `medius bench dsp`)"),
     "export": ("app.cmd_export", "export a session as CSV (samples, repetitions, trials) and/or EDF+/BDF+"),
-    "import": ("app.cmd_import", "turn another system's recording (EDF, CSV, XDF, ...) into a session file"),
 }
 
 

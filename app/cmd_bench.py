@@ -8,6 +8,7 @@ import importlib
 # target -> (module with run(quick, json_path) -> int, one-line help). Add a line per benchmarked part.
 TARGETS: dict[str, tuple[str, str]] = {
     "dsp": ("app.bench_dsp", "numeric core vs scipy and peer libraries (NeuroKit2, BioSPPy)"),
+    "sensors": ("app.bench_sensors", "BLE decode throughput, simulator speed, notification-to-queue latency"),
 }
 
 

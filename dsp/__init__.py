@@ -9,11 +9,16 @@ def warmup() -> None:
     """
     import numpy as np
 
+    from dsp.envelope import MovingRms
+    from dsp.filters import SosFilter
     from dsp.pipeline import PipelineConfig, StreamPipeline
     from dsp.spectral import spectral_indices
 
     config = PipelineConfig(1000.0, mains_hz=50, fatigue_window_s=0.1, fatigue_hop_s=0.05)
     for dtype in (np.float32, np.float64):
         x = np.zeros((200, 2), dtype)
-        StreamPipeline(config, 2, dtype).process(x)
+        pipeline = StreamPipeline(config, 2, dtype)
+        pipeline.process(x)
+        SosFilter(pipeline.design, 2, dtype).process(x)
+        MovingRms(10, 2, dtype).process(x)
         spectral_indices(x, 1000.0, window_s=0.1, hop_s=0.05, nperseg=64)

@@ -6,7 +6,7 @@ import numpy as np
 
 from dsp._jit import kernel
 from dsp._validate import float_dtype, out_buffer, positive, samples_2d
-from dsp.filters import design_lowpass, sosfilt
+from dsp.filters import SosFilter, design_lowpass
 
 
 @kernel
@@ -37,10 +37,12 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
                     sums[c] += ring[k, c]
         inv = 1.0 / filled
         for c in range(n_channels):
-            m = sums[c] * inv
-            out[i, c] = np.sqrt(m) if m > 0.0 else 0.0
+            out[i, c] = sums[c] * inv  # mean square; the square root follows in one vectorised pass
     pos_filled[0] = pos
     pos_filled[1] = filled
+    flat = out.reshape(-1)
+    for k in range(flat.shape[0]):
+        flat[k] = np.sqrt(max(flat[k], 0.0))
 
 
 @kernel
@@ -133,8 +135,51 @@ def rectify(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+class LinearEnvelope:
+    """Streaming linear envelope: rectify, then causal 2nd-order Butterworth low-pass, state carried.
+
+    Parameters
+    ----------
+    rate_hz : float
+        Sampling rate in Hz.
+    n_channels : int
+    cutoff_hz : float
+        Low-pass cut-off in Hz (6 Hz is pyemgpipeline's default).
+    dtype : float32 or float64
+        Dtype of input and output chunks.
+    """
+
+    def __init__(self, rate_hz: float, n_channels: int, cutoff_hz: float = 6.0, dtype=np.float64):
+        self.design = design_lowpass(rate_hz, cutoff_hz, order=2)
+        self._filter = SosFilter(self.design, n_channels, dtype)
+        self.n_channels = self._filter.n_channels
+        self.dtype = self._filter.dtype
+
+    def reset(self) -> None:
+        """Forget all state."""
+        self._filter.reset()
+
+    def process(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Envelope of the next chunk.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_channels), ``dtype``
+            Band-passed EMG.
+        out : ndarray, shape (n_samples, n_channels), ``dtype``, optional (may be ``x``)
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_channels), ``dtype``, units of ``x``
+        """
+        x = samples_2d("x", x, self.n_channels, self.dtype)
+        out = out_buffer(out, x.shape, self.dtype)
+        _abs_kernel(x, out)
+        return self._filter.process(out, out)
+
+
 def linear_envelope(x: np.ndarray, rate_hz: float, cutoff_hz: float = 6.0) -> np.ndarray:
-    """Linear envelope: rectify, then causal 2nd-order Butterworth low-pass at ``cutoff_hz``.
+    """Linear envelope of a whole signal (batch form of :class:`LinearEnvelope`).
 
     Parameters
     ----------
@@ -143,12 +188,11 @@ def linear_envelope(x: np.ndarray, rate_hz: float, cutoff_hz: float = 6.0) -> np
     rate_hz : float
         Sampling rate in Hz.
     cutoff_hz : float
-        Low-pass cut-off in Hz (6 Hz is pyemgpipeline's default).
+        Low-pass cut-off in Hz.
 
     Returns
     -------
     ndarray, shape (n_samples, n_channels), dtype of ``x``, units of ``x``
     """
     x = samples_2d("x", x)
-    rate_hz = positive("rate_hz", rate_hz)
-    return sosfilt(design_lowpass(rate_hz, cutoff_hz, order=2), rectify(x))
+    return LinearEnvelope(positive("rate_hz", rate_hz), x.shape[1], cutoff_hz, x.dtype).process(x)

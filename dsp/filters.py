@@ -198,26 +198,44 @@ def _checked_sos(sos) -> np.ndarray:
     return sos
 
 
-# Samples per block in the SOS kernel: each section runs over a block before the next section, so the channel
-# loop (innermost, contiguous) vectorises; the block stays in L1.
+# Samples per block in the SOS kernel: sections run over a block before the next pair of sections, so the
+# channel loop (innermost, contiguous) vectorises; the block stays in L1.
 _BLOCK = 64
+# Below this many channels the vector loop has too little to do and a per-channel pass is faster.
+_MIN_VECTOR_CHANNELS = 4
 
 
 @kernel
 def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
-    # Direct form II transposed with exactly scipy's sosfilt arithmetic, in float64 whatever the I/O dtype.
-    # zi: (n_sections, 2, n_channels); block: (_BLOCK, n_channels) float64 scratch owned by the caller.
-    # Per block of samples every section runs with the channel loop innermost: channels are independent, so
-    # that loop vectorises (one AVX-512 op covers 8 channels) where scipy's per-channel scalar loop cannot.
+    # Direct form II transposed with exactly scipy's sosfilt arithmetic (same operations in the same order, so
+    # the result is bit-identical to scipy), in float64 whatever the I/O dtype. zi: (n_sections, 2, n_channels);
+    # block: (_BLOCK, n_channels) float64 scratch owned by the caller.
     n_samples, n_channels = x.shape
     n_sections = sos.shape[0]
+    if n_channels < _MIN_VECTOR_CHANNELS:
+        # Few channels: sample by sample through all sections, so the out-of-order core overlaps section s at
+        # sample i+1 with section s+1 at sample i (what scipy does).
+        for c in range(n_channels):
+            for i in range(n_samples):
+                v = np.float64(x[i, c])
+                for s in range(n_sections):
+                    y = sos[s, 0] * v + zi[s, 0, c]
+                    zi[s, 0, c] = sos[s, 1] * v - sos[s, 4] * y + zi[s, 1, c]
+                    zi[s, 1, c] = sos[s, 2] * v - sos[s, 5] * y
+                    v = y
+                out[i, c] = v
+        return
+    # Many channels: per block of samples, sections in pairs, channel loop innermost. Channels are independent,
+    # so that loop vectorises (one AVX-512 op covers 8 channels); pairing gives the core two recursions to
+    # overlap and halves the passes over the block.
     block_len = block.shape[0]
     for i0 in range(0, n_samples, block_len):
         m = min(block_len, n_samples - i0)
         for i in range(m):
             for c in range(n_channels):
                 block[i, c] = x[i0 + i, c]
-        for s in range(n_sections):
+        s = 0
+        while s < n_sections:
             b0 = sos[s, 0]
             b1 = sos[s, 1]
             b2 = sos[s, 2]
@@ -225,14 +243,36 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
             a2 = sos[s, 5]
             z0 = zi[s, 0]
             z1 = zi[s, 1]
-            for i in range(m):
-                v = block[i]
-                for c in range(n_channels):
-                    xc = v[c]
-                    y = b0 * xc + z0[c]
-                    z0[c] = b1 * xc - a1 * y + z1[c]
-                    z1[c] = b2 * xc - a2 * y
-                    v[c] = y
+            if s + 1 < n_sections:
+                d0 = sos[s + 1, 0]
+                d1 = sos[s + 1, 1]
+                d2 = sos[s + 1, 2]
+                e1 = sos[s + 1, 4]
+                e2 = sos[s + 1, 5]
+                w0 = zi[s + 1, 0]
+                w1 = zi[s + 1, 1]
+                for i in range(m):
+                    v = block[i]
+                    for c in range(n_channels):
+                        xc = v[c]
+                        y = b0 * xc + z0[c]
+                        z0[c] = b1 * xc - a1 * y + z1[c]
+                        z1[c] = b2 * xc - a2 * y
+                        y2 = d0 * y + w0[c]
+                        w0[c] = d1 * y - e1 * y2 + w1[c]
+                        w1[c] = d2 * y - e2 * y2
+                        v[c] = y2
+                s += 2
+            else:
+                for i in range(m):
+                    v = block[i]
+                    for c in range(n_channels):
+                        xc = v[c]
+                        y = b0 * xc + z0[c]
+                        z0[c] = b1 * xc - a1 * y + z1[c]
+                        z1[c] = b2 * xc - a2 * y
+                        v[c] = y
+                s += 1
         for i in range(m):
             for c in range(n_channels):
                 out[i0 + i, c] = block[i, c]

@@ -1,7 +1,7 @@
 """The per-stream EMG chain: band-pass -> notch -> RMS envelope -> fatigue tracker, streaming and batch.
 
 :class:`StreamPipeline` is what the live and replay paths run; :func:`run_batch` gives the same numbers over a
-whole array (it feeds the same objects), so live, replay and offline analysis agree.
+whole array (same kernels, same state objects, same spectral windows), so live, replay and offline analysis agree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ import numpy as np
 from dsp._jit import kernel
 from dsp._validate import float_dtype, out_buffer, positive, samples_2d
 from dsp.envelope import MovingRms, _rms_kernel
-from dsp.filters import FilterDesign, SosFilter, _sos_kernel, cascade, design_emg_bandpass, design_notch
+from dsp.filters import (
+    _MAX_EDGE_FRACTION_OF_RATE,
+    FilterDesign,
+    SosFilter,
+    _sos_kernel,
+    cascade,
+    design_emg_bandpass,
+    design_notch,
+)
 from dsp.spectral import FatigueTracker, SpectralSeries
 
 
@@ -126,10 +134,14 @@ class StreamPipeline:
         self.tracker = None
         if config.fatigue_window_s is not None:
             # the analysis band never extends past what the band-pass lets through
-            high = min(config.band_hz[1], 0.45 * config.rate_hz)
+            high = min(config.band_hz[1], _MAX_EDGE_FRACTION_OF_RATE * config.rate_hz)
             self.tracker = FatigueTracker(config.rate_hz, self.n_channels, config.fatigue_window_s,
                                           config.fatigue_hop_s, (config.band_hz[0], high), dtype=self.dtype)
         self._no_fatigue = SpectralSeries.empty(self.n_channels)
+        f, r = self.filter, self.rms
+        self._state = (f.sos, f.zi, f._block, r._ring, r._sums, r._pos_filled)
+        # the caller's output buffers as last validated (usually reused chunk after chunk); never-matching start
+        self._checked_out = (object(), object())
 
     def reset(self) -> None:
         """Forget all state; the next sample is time 0."""
@@ -138,12 +150,12 @@ class StreamPipeline:
         if self.tracker is not None:
             self.tracker.reset()
 
-    def _ready(self, a, like=None) -> bool:
+    def _ready(self, a, n_samples: int) -> bool:
         # exactly the array type the compiled kernels were warmed for: no conversion, no new specialisation
-        if type(a) is not np.ndarray or a.dtype != self.dtype or a.ndim != 2 or a.shape[1] != self.n_channels:
+        if type(a) is not np.ndarray or a.dtype != self.dtype or a.shape != (n_samples, self.n_channels):
             return False
         flags = a.flags
-        return flags.c_contiguous and flags.writeable and (like is None or a.shape[0] == like.shape[0])
+        return flags.c_contiguous and flags.writeable
 
     def process(self, x: np.ndarray, filtered_out: np.ndarray | None = None,
                 envelope_out: np.ndarray | None = None) -> ChunkResult:
@@ -160,12 +172,19 @@ class StreamPipeline:
         -------
         ChunkResult
         """
-        if not self._ready(x):  # the full check only when the cheap one fails: this runs per chunk
+        # this runs per chunk: the full checks only when the cheap ones fail
+        if not (type(x) is np.ndarray and x.ndim == 2 and self._ready(x, x.shape[0])):
             x = samples_2d("x", x, self.n_channels, self.dtype)
-        filtered = filtered_out if self._ready(filtered_out, x) else out_buffer(filtered_out, x.shape, self.dtype)
-        envelope = envelope_out if self._ready(envelope_out, x) else out_buffer(envelope_out, x.shape, self.dtype)
-        f, r = self.filter, self.rms
-        _filter_envelope(f.sos, f.zi, f._block, r._ring, r._sums, r._pos_filled, x, filtered, envelope)
+        n = x.shape[0]
+        checked_f, checked_e = self._checked_out
+        if filtered_out is checked_f and envelope_out is checked_e and filtered_out.shape[0] == n:
+            filtered, envelope = filtered_out, envelope_out
+        else:
+            filtered = filtered_out if self._ready(filtered_out, n) else out_buffer(filtered_out, x.shape, self.dtype)
+            envelope = envelope_out if self._ready(envelope_out, n) else out_buffer(envelope_out, x.shape, self.dtype)
+            if filtered is filtered_out and envelope is envelope_out:
+                self._checked_out = (filtered, envelope)
+        _filter_envelope(*self._state, x, filtered, envelope)
         fatigue = self._no_fatigue if self.tracker is None else self.tracker.process(filtered)
         return ChunkResult(filtered, envelope, fatigue)
 
@@ -187,5 +206,8 @@ def run_batch(x: np.ndarray, config: PipelineConfig) -> BatchResult:
     """
     x = samples_2d("x", x)
     p = StreamPipeline(config, x.shape[1], x.dtype)
-    r = p.process(x)
-    return BatchResult(r.filtered, r.envelope, r.fatigue)
+    filtered, envelope = np.empty_like(x), np.empty_like(x)
+    _filter_envelope(*p._state, x, filtered, envelope)
+    # the tracker's own windows over the whole array, without the per-window streaming bookkeeping
+    fatigue = p._no_fatigue if p.tracker is None else p.tracker.batch(filtered)
+    return BatchResult(filtered, envelope, fatigue)

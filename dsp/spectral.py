@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp._jit import kernel
-from dsp._validate import positive, samples_2d
+from dsp._validate import float_dtype, positive, samples_2d
 
 # Windows per FFT batch: bounds memory for hour-long recordings and keeps a batch (~1 MB at 8 ch, 1 s, 2 kHz)
 # in cache between preparation, FFT and index kernels.
@@ -261,6 +261,11 @@ def spectral_indices(
     """
     x = samples_2d("x", x)
     plan, hop = _geometry(rate_hz, window_s, hop_s, band_hz, nperseg)
+    return _indices_over(x, plan, hop)
+
+
+def _indices_over(x: np.ndarray, plan: _Plan, hop: int) -> SpectralSeries:
+    # every complete window of a whole (validated) signal, in batches
     n, n_channels = x.shape
     n_windows = 0 if n < plan.window_len else (n - plan.window_len) // hop + 1
     if n_windows == 0:
@@ -297,12 +302,23 @@ class FatigueTracker:
             raise ValueError(f"n_channels must be an integer >= 1, got {n_channels!r}")
         self._plan, self._hop = _geometry(rate_hz, window_s, hop_s, band_hz, nperseg)
         self.n_channels = int(n_channels)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.dtype = float_dtype(dtype)
         self._ring = np.zeros((self._plan.window_len, self.n_channels), self.dtype)
         self._empty = SpectralSeries.empty(self.n_channels)
         self.reset()
+
+    def batch(self, x: np.ndarray) -> SpectralSeries:
+        """What feeding all of ``x`` to a fresh tracker would emit, computed over the whole array at once.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_channels), ``dtype``
+
+        Returns
+        -------
+        SpectralSeries
+        """
+        return _indices_over(samples_2d("x", x, self.n_channels, self.dtype), self._plan, self._hop)
 
     def reset(self) -> None:
         """Forget all samples seen; the next sample is time 0."""

@@ -31,13 +31,16 @@ def physionet(name: str):
     """A PhysioNet EMGDB record (format 16: little-endian int16): (values in mV, rate in Hz)."""
     hea = (DATA / "physionet_emgdb" / f"{name}.hea").read_text().splitlines()
     _, _, rate, n = hea[0].split()[:4]
+    # signal line: file, format, gain/units, ADC resolution, ADC zero, initial value, checksum, block size, name
     fields = hea[1].split()
     assert fields[1] == "16"
-    gain = float(fields[2].split("/")[0])
-    baseline = 0  # ADC zero 0 in these headers; gain gives counts per mV
+    gain = float(fields[2].split("/")[0])  # counts per mV
+    adc_zero, initial, checksum = int(fields[4]), int(fields[5]), int(fields[6])
     counts = np.fromfile(DATA / "physionet_emgdb" / fields[0], dtype="<i2")
-    assert len(counts) == int(n)
-    return (counts.astype(np.float64) - baseline) / gain, float(rate)
+    # the header's own integrity data: length, first sample, 16-bit checksum of all samples
+    assert len(counts) == int(n) and counts[0] == initial
+    assert (int(np.sum(counts.astype(np.int64))) + 32768) % 65536 - 32768 == checksum
+    return (counts.astype(np.float64) - adc_zero) / gain, float(rate)
 
 
 def uci(name: str):

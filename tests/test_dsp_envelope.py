@@ -8,7 +8,7 @@ import scipy.signal as ss
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsp.envelope import MovingRms, linear_envelope, moving_rms, rectify
+from dsp.envelope import LinearEnvelope, MovingRms, linear_envelope, moving_rms, rectify
 from naive_dsp import naive_moving_rms
 
 
@@ -84,6 +84,17 @@ def test_linear_envelope_is_rectify_then_butterworth_lowpass():
     assert np.max(np.abs(got - expected)) <= 1e-10 * np.max(np.abs(expected))
 
 
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.floats(0, 1), max_size=10), dtype=st.sampled_from([np.float32, np.float64]))
+def test_linear_envelope_chunk_invariance_bit_for_bit(cuts, dtype):
+    x = np.random.default_rng(9).standard_normal((800, 3)).astype(dtype)
+    whole = linear_envelope(x, 1000.0, 6.0)
+    env = LinearEnvelope(1000.0, 3, 6.0, dtype)
+    pts = sorted({int(c * len(x)) for c in cuts} | {0, len(x)})
+    got = np.concatenate([env.process(x[a:b]) for a, b in zip(pts[:-1], pts[1:])])
+    assert got.dtype == dtype and np.array_equal(got, whole)
+
+
 @pytest.mark.parametrize(
     "call",
     [
@@ -94,6 +105,7 @@ def test_linear_envelope_is_rectify_then_butterworth_lowpass():
         lambda: rectify(np.zeros(4), out=np.zeros(4, np.float32)),
         lambda: linear_envelope(np.zeros(100), 0.0),
         lambda: linear_envelope(np.zeros(100), 100.0, cutoff_hz=50.0),
+        lambda: LinearEnvelope(1000.0, 2).process(np.zeros((5, 2), np.float32)),
     ],
 )
 def test_bad_input_raises_value_error(call):

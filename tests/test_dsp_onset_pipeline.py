@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.signal as ss
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import dsp
 from dsp.filters import cascade, design_emg_bandpass, design_notch
 from dsp.normalise import percent_mvc
 from dsp.onset import _hysteresis_segments, onsets_threshold, onsets_tkeo, teager_kaiser
@@ -81,6 +85,7 @@ def test_teager_kaiser_of_a_sine_is_constant():
         lambda: PipelineConfig(1000.0, mains_hz=55),
         lambda: StreamPipeline(PipelineConfig(1000.0), 2).process(np.zeros((5, 3))),
         lambda: run_batch(np.zeros((5, 2, 2)), PipelineConfig(1000.0)),
+        lambda: StreamPipeline(PipelineConfig(1000.0), 2).process(np.zeros((5, 2)), np.zeros((4, 2)), np.zeros((5, 2))),
     ],
 )
 def test_bad_input_raises_value_error(call):
@@ -144,6 +149,7 @@ def test_sample_index_integrity_through_the_pipeline():
     n_windows = 0
     for a, b in zip(pts[:-1], pts[1:]):
         r = p.process(x[a:b], filtered[a:b], envelope[a:b])
+        assert r.filtered.base is filtered and r.envelope.base is envelope  # written in place, not copied
         n_windows += len(r.fatigue)
     assert np.array_equal(filtered, whole.filtered) and np.array_equal(envelope, whole.envelope)
     assert n_windows == len(whole.fatigue) == (6000 - 500) // 250 + 1
@@ -157,5 +163,34 @@ def test_pipeline_upper_edge_adapts_and_notes_say_so():
     assert np.all(res.fatigue.mdf_hz <= 90.0)
 
 
-def test_warmup_runs():
-    dsp.warmup()  # must not raise; compiles or loads every live kernel
+def test_reused_output_buffers_are_rechecked_when_the_chunk_size_changes():
+    p = StreamPipeline(CONFIG, 2)
+    fo, eo = np.empty((10, 2)), np.empty((10, 2))
+    x = np.random.default_rng(9).standard_normal((10, 2))
+    p.process(x, fo, eo)
+    p.process(x, fo, eo)
+    with pytest.raises(ValueError):
+        p.process(x[:5], fo, eo)
+
+
+WARMUP_PROBE = """
+import dsp, dsp.envelope as e, dsp.filters as f, dsp.pipeline as p, dsp.spectral as s
+dsp.warmup()
+for k in (f._sos_kernel, e._rms_kernel, p._filter_envelope, s._prepare_segments, s._band_indices):
+    sigs = [str(sig) for sig in k.signatures]
+    single, double = ("complex64", "complex128") if k is s._band_indices else ("float32", "float64")
+    print(k.__name__, any(single in t for t in sigs), any(double in t for t in sigs))
+"""
+
+
+def test_warmup_prepares_every_live_kernel_for_both_dtypes():
+    # in a fresh interpreter, so kernels compiled by other tests cannot make it pass
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", WARMUP_PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")
+    assert sorted(line for line in lines if line) == sorted(
+        f"{name} True True" for name in ("_sos_kernel", "_rms_kernel", "_filter_envelope", "_prepare_segments",
+                                         "_band_indices")
+    )

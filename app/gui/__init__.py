@@ -1,0 +1,1 @@
+"""Qt views. Only this package (and the PDF report) imports PySide6/pyqtgraph."""
