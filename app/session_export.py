@@ -22,6 +22,8 @@ from sensors.stream import ChannelKind, StreamInfo
 
 #: Version of the export layout (files and columns); bumped if a column changes meaning or name.
 EXPORT_FORMAT_VERSION = 1
+#: Below this rate there is no usable EMG band (the live view draws the same line): raw columns only.
+MIN_FILTER_RATE_HZ = 100.0
 #: Rows formatted per string operation: bounds the Python objects alive at once (one per value).
 _FORMAT_ROWS = 256
 #: Keys of ``meta["filters"]`` that configure the export's pipeline (the settings the session was recorded with).
@@ -109,6 +111,9 @@ def _safe(text: str) -> str:
 
 
 def _emg_channels(s: StreamInfo) -> list[int]:
+    """Channels that get filtered and envelope columns: raw EMG sampled fast enough for the EMG band."""
+    if s.rate_hz < MIN_FILTER_RATE_HZ:
+        return []
     return [i for i, c in enumerate(s.channels) if c.kind is ChannelKind.EMG]
 
 
@@ -234,13 +239,30 @@ def _write_events(r: SessionReader, events: list[dict], path: Path) -> Path:
     return path
 
 
+def _processing(s: StreamInfo, cfg: PipelineConfig | None) -> dict | None:
+    """What the filtered and envelope columns of a stream are (ISEK reporting: filters, envelope, normalisation)."""
+    if cfg is None:
+        if any(c.kind is ChannelKind.EMG for c in s.channels):
+            return {"note": f"no filtered/envelope columns: {s.rate_hz:g} Hz is below the {MIN_FILTER_RATE_HZ:g} Hz "
+                            "needed for the EMG band"}
+        return None
+    design = cfg.design()
+    return {
+        "filtered": f"{design.description} (causal, zero initial state, restarted after each gap)",
+        "filter_notes": list(design.notes),
+        "band_hz": list(cfg.band_hz), "mains_notch_hz": cfg.mains_hz, "mains_harmonics": cfg.mains_harmonics,
+        "envelope": f"moving RMS of the filtered signal over {cfg.rms_window_s} s ({cfg.rms_window_samples} samples, "
+                    "causal)",
+        "normalisation": "none (physical units)",
+    }
+
+
 def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identifying: bool, path: Path,
                    files: list[Path]) -> Path:
     session_meta = {k: v for k, v in r.meta.items() if k not in ("patient_code", "identifying")}
     streams = []
     for s in r.streams:
         cfg = configs.get(s.stream_id)
-        design = cfg.design() if cfg else None
         streams.append({
             "stream_id": s.stream_id, "samples_file": f"samples_{_safe(s.stream_id)}.csv",
             "sampling_rate_hz": s.rate_hz, "n_samples": r.n_samples(s.stream_id), "raw_dtype": s.dtype,
@@ -251,14 +273,7 @@ def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identif
                 "gain_per_count": c.gain, "offset_counts": c.offset,
                 "placement": {"muscle": c.muscle, "side": c.side},
             } for i, c in enumerate(s.channels)],
-            "processing": None if cfg is None else {
-                "filtered": f"{design.description} (causal, zero initial state, restarted after each gap)",
-                "filter_notes": list(design.notes),
-                "band_hz": list(cfg.band_hz), "mains_notch_hz": cfg.mains_hz, "mains_harmonics": cfg.mains_harmonics,
-                "envelope": f"moving RMS of the filtered signal over {cfg.rms_window_s} s "
-                            f"({cfg.rms_window_samples} samples, causal)",
-                "normalisation": "none (physical units)",
-            },
+            "processing": _processing(s, cfg),
         })
     doc = {
         "format": "medius session CSV export", "format_version": EXPORT_FORMAT_VERSION,
