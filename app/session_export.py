@@ -208,15 +208,16 @@ def _write_trials(r: SessionReader, events: list[dict], reps: list[_Rep], path: 
     markers = [r.event_time_s(e) for e in events if e["kind"] == MARKER]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["trial", "type", "planned_repetitions", "start_s", "stop_s", "duration_s", "n_repetitions",
-                    "n_markers"])
+        w.writerow(["trial", "type", "muscle", "side", "planned_repetitions", "start_s", "stop_s", "duration_s",
+                    "n_repetitions", "n_markers"])
         for e in events:
             if e["kind"] != TRIAL_START:
                 continue
             p = e["payload"]
             start, stop = r.event_time_s(e), stops.get(p.get("trial"))
             in_trial = (lambda t: t is not None and start <= t <= stop) if stop is not None else (lambda t: False)
-            w.writerow([p.get("trial", ""), p.get("type", ""), p.get("repetitions", ""), f"{start:.6f}",
+            w.writerow([p.get("trial", ""), p.get("type", ""), p.get("muscle") or "", p.get("side") or "",
+                        "" if p.get("repetitions") is None else p["repetitions"], f"{start:.6f}",
                         "" if stop is None else f"{stop:.6f}", "" if stop is None else f"{stop - start:.6f}",
                         sum(1 for x in reps if x.trial == p.get("trial")), sum(1 for t in markers if in_trial(t))])
     return path

@@ -115,9 +115,9 @@ def test_repetitions_trials_events_and_sidecar(session, tmp_path):
                env[a:b, 1].max()]
         np.testing.assert_allclose(got, ref, rtol=1e-8)
     header, rows = _read(out / "trials.csv")
-    assert header == ["trial", "type", "planned_repetitions", "start_s", "stop_s", "duration_s", "n_repetitions",
-                      "n_markers"]
-    assert rows == [["1", "clam", "3", "0.500000", "5.000000", "4.500000", "2", "1"]]
+    assert header == ["trial", "type", "muscle", "side", "planned_repetitions", "start_s", "stop_s", "duration_s",
+                      "n_repetitions", "n_markers"]
+    assert rows == [["1", "clam", "", "", "3", "0.500000", "5.000000", "4.500000", "2", "1"]]
     header, rows = _read(out / "events.csv")
     assert [r[:5] for r in rows] == [
         ["2.400000", "gap", "emg", "2400", "600 samples missing"], ["0.500000", TRIAL_START, "emg", "500", ""],
