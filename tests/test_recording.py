@@ -181,6 +181,7 @@ def test_recorder_writes_frames_events_and_reports_bad_frames(tmp_path):
     for i in range(2500, 5000, 50):
         rec.put(Frame("emg", i, counts[i:i + 50]))
     rec.close()
+    assert rec.backlog == 0 and not rec.recording
     errors = rec.poll_events()
     assert len(errors) == 1 and errors[0].kind is EventKind.ERROR and not errors[0].payload["fatal"]
     assert "overlaps" in errors[0].message
