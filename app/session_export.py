@@ -22,6 +22,8 @@ from sensors.stream import ChannelKind, StreamInfo
 
 #: Version of the export layout (files and columns); bumped if a column changes meaning or name.
 EXPORT_FORMAT_VERSION = 1
+#: Below this rate there is no usable EMG band (the live view draws the same line): raw columns only.
+MIN_FILTER_RATE_HZ = 100.0
 #: Rows formatted per string operation: bounds the Python objects alive at once (one per value).
 _FORMAT_ROWS = 256
 #: Keys of ``meta["filters"]`` that configure the export's pipeline (the settings the session was recorded with).
@@ -82,9 +84,9 @@ def export_session_csv(session: Path | str, out_dir: Path | str, include_identif
     session file. ``progress(file_name, fraction)`` is called as samples are written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with SessionReader(session) as r:
+    with SessionReader(session) as r:  # a bad session fails here, before anything is created
+        out_dir.mkdir(parents=True, exist_ok=True)
         names = channel_names(r.streams)
         events = r.events()
         reps = [_Rep(e["payload"].get("trial"), e["payload"].get("rep"), e["stream_id"], int(e["index"]),
@@ -109,6 +111,9 @@ def _safe(text: str) -> str:
 
 
 def _emg_channels(s: StreamInfo) -> list[int]:
+    """Channels that get filtered and envelope columns: raw EMG sampled fast enough for the EMG band."""
+    if s.rate_hz < MIN_FILTER_RATE_HZ:
+        return []
     return [i for i, c in enumerate(s.channels) if c.kind is ChannelKind.EMG]
 
 
@@ -203,15 +208,16 @@ def _write_trials(r: SessionReader, events: list[dict], reps: list[_Rep], path: 
     markers = [r.event_time_s(e) for e in events if e["kind"] == MARKER]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["trial", "type", "planned_repetitions", "start_s", "stop_s", "duration_s", "n_repetitions",
-                    "n_markers"])
+        w.writerow(["trial", "type", "muscle", "side", "planned_repetitions", "start_s", "stop_s", "duration_s",
+                    "n_repetitions", "n_markers"])
         for e in events:
             if e["kind"] != TRIAL_START:
                 continue
             p = e["payload"]
             start, stop = r.event_time_s(e), stops.get(p.get("trial"))
             in_trial = (lambda t: t is not None and start <= t <= stop) if stop is not None else (lambda t: False)
-            w.writerow([p.get("trial", ""), p.get("type", ""), p.get("repetitions", ""), f"{start:.6f}",
+            w.writerow([p.get("trial", ""), p.get("type", ""), p.get("muscle") or "", p.get("side") or "",
+                        "" if p.get("repetitions") is None else p["repetitions"], f"{start:.6f}",
                         "" if stop is None else f"{stop:.6f}", "" if stop is None else f"{stop - start:.6f}",
                         sum(1 for x in reps if x.trial == p.get("trial")), sum(1 for t in markers if in_trial(t))])
     return path
@@ -234,13 +240,30 @@ def _write_events(r: SessionReader, events: list[dict], path: Path) -> Path:
     return path
 
 
+def _processing(s: StreamInfo, cfg: PipelineConfig | None) -> dict | None:
+    """What the filtered and envelope columns of a stream are (ISEK reporting: filters, envelope, normalisation)."""
+    if cfg is None:
+        if any(c.kind is ChannelKind.EMG for c in s.channels):
+            return {"note": f"no filtered/envelope columns: {s.rate_hz:g} Hz is below the {MIN_FILTER_RATE_HZ:g} Hz "
+                            "needed for the EMG band"}
+        return None
+    design = cfg.design()
+    return {
+        "filtered": f"{design.description} (causal, zero initial state, restarted after each gap)",
+        "filter_notes": list(design.notes),
+        "band_hz": list(cfg.band_hz), "mains_notch_hz": cfg.mains_hz, "mains_harmonics": cfg.mains_harmonics,
+        "envelope": f"moving RMS of the filtered signal over {cfg.rms_window_s} s ({cfg.rms_window_samples} samples, "
+                    "causal)",
+        "normalisation": "none (physical units)",
+    }
+
+
 def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identifying: bool, path: Path,
                    files: list[Path]) -> Path:
     session_meta = {k: v for k, v in r.meta.items() if k not in ("patient_code", "identifying")}
     streams = []
     for s in r.streams:
         cfg = configs.get(s.stream_id)
-        design = cfg.design() if cfg else None
         streams.append({
             "stream_id": s.stream_id, "samples_file": f"samples_{_safe(s.stream_id)}.csv",
             "sampling_rate_hz": s.rate_hz, "n_samples": r.n_samples(s.stream_id), "raw_dtype": s.dtype,
@@ -251,14 +274,7 @@ def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identif
                 "gain_per_count": c.gain, "offset_counts": c.offset,
                 "placement": {"muscle": c.muscle, "side": c.side},
             } for i, c in enumerate(s.channels)],
-            "processing": None if cfg is None else {
-                "filtered": f"{design.description} (causal, zero initial state, restarted after each gap)",
-                "filter_notes": list(design.notes),
-                "band_hz": list(cfg.band_hz), "mains_notch_hz": cfg.mains_hz, "mains_harmonics": cfg.mains_harmonics,
-                "envelope": f"moving RMS of the filtered signal over {cfg.rms_window_s} s "
-                            f"({cfg.rms_window_samples} samples, causal)",
-                "normalisation": "none (physical units)",
-            },
+            "processing": _processing(s, cfg),
         })
     doc = {
         "format": "medius session CSV export", "format_version": EXPORT_FORMAT_VERSION,

@@ -73,6 +73,7 @@ class ReplaySource:
         self._rebase = True  # re-anchor the pacing clock before the next step
         self._stopped = False
         self._step = 0
+        self._blocks: dict[str, _BlockCursor] = {}
 
     # -- Source protocol ----------------------------------------------------------------------------------------
 
@@ -110,6 +111,7 @@ class ReplaySource:
         except RecordingError as exc:  # the file went bad under us: report and end, never raise
             yield Event(EventKind.ERROR, self.name, str(exc))
         finally:
+            self._close_blocks()
             self._reader.close()
         yield Event(EventKind.END, self.name, "replay finished")
 
@@ -159,6 +161,8 @@ class ReplaySource:
                 self._step = int(math.floor(min(seek, self.duration_s) / self._frame_s + 1e-9))
                 t_seek = self._step * self._frame_s
                 cursor = {sid: self._index_at(sid, t_seek) for sid in self._n}  # not clipped to the data
+                self._close_blocks()
+                self._blocks = {sid: _BlockCursor(r, sid, min(cursor[sid], n)) for sid, n in self._n.items()}
                 gap_pos = {sid: sum(1 for a, _ in self._gaps[sid] if a < cursor[sid]) for sid in self._n}
                 ev_pos = next((i for i, (t, _, _) in enumerate(self._timeline) if t >= t_seek), len(self._timeline))
                 yield Event(EventKind.STREAMS, self.name, f"replay from {t_seek:.3f} s",
@@ -211,20 +215,47 @@ class ReplaySource:
         """First sample index at or after ``time_s``."""
         return int(math.ceil(time_s * self._rates[stream_id] - 1e-9))
 
+    def _close_blocks(self) -> None:
+        for blocks in self._blocks.values():
+            blocks.rows.close()
+        self._blocks = {}
+
     def _frames(self, stream_id: str, start: int, stop: int):
-        """Frames of the recorded data in ``[start, stop)``: adjacent blocks joined, split only at gaps."""
+        """Frames of the recorded data in ``[start, stop)`` (called with increasing ``start`` between seeks):
+        adjacent blocks joined, split only at gaps. Reads each stored block once, through one cursor per stream."""
+        blocks = self._blocks[stream_id]
         run, run_first, run_end = [], None, None
-        for first, counts in self._reader.iter_blocks(stream_id, start, stop):
-            if run and first != run_end:
+        while True:
+            if blocks.current is None or blocks.current[0] + blocks.current[1].shape[0] <= start:
+                blocks.current = next(blocks.rows, None)
+                if blocks.current is None:
+                    break
+                continue
+            first, counts = blocks.current
+            lo, hi = max(first, start), min(first + counts.shape[0], stop)
+            if lo >= hi:
+                break  # the current block starts at or after stop
+            if run and lo != run_end:
                 yield self._frame(stream_id, run_first, run)
                 run = []
             if not run:
-                run_first = first
-            run.append(counts)
-            run_end = first + counts.shape[0]
+                run_first = lo
+            run.append(counts[lo - first:hi - first])
+            run_end = hi
+            if hi == stop:
+                break
+            start = hi
         if run:
             yield self._frame(stream_id, run_first, run)
 
     def _frame(self, stream_id: str, first: int, parts: list) -> Frame:
-        counts = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        counts = parts[0].copy() if len(parts) == 1 else np.concatenate(parts)  # own memory: consumers may keep it
         return Frame(stream_id, first, counts, arrival_s=self._clock())
+
+
+class _BlockCursor:
+    """The stored blocks of one stream from a position on, and the block being sliced into frames."""
+
+    def __init__(self, reader: SessionReader, stream_id: str, start_index: int):
+        self.rows = reader.iter_blocks(stream_id, start_index)
+        self.current: tuple[int, np.ndarray] | None = None

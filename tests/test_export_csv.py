@@ -115,9 +115,9 @@ def test_repetitions_trials_events_and_sidecar(session, tmp_path):
                env[a:b, 1].max()]
         np.testing.assert_allclose(got, ref, rtol=1e-8)
     header, rows = _read(out / "trials.csv")
-    assert header == ["trial", "type", "planned_repetitions", "start_s", "stop_s", "duration_s", "n_repetitions",
-                      "n_markers"]
-    assert rows == [["1", "clam", "3", "0.500000", "5.000000", "4.500000", "2", "1"]]
+    assert header == ["trial", "type", "muscle", "side", "planned_repetitions", "start_s", "stop_s", "duration_s",
+                      "n_repetitions", "n_markers"]
+    assert rows == [["1", "clam", "", "", "3", "0.500000", "5.000000", "4.500000", "2", "1"]]
     header, rows = _read(out / "events.csv")
     assert [r[:5] for r in rows] == [
         ["2.400000", "gap", "emg", "2400", "600 samples missing"], ["0.500000", TRIAL_START, "emg", "500", ""],
@@ -175,3 +175,16 @@ def test_cli_export_csv_and_edf_with_progress(session, tmp_path, capsys):
     assert "not a readable Medius session" in capsys.readouterr().err
     assert main(["export", str(path)]) == 2
 
+
+
+def test_slow_emg_stream_exports_raw_only_with_a_reason(tmp_path):
+    slow = StreamInfo("env", 50.0, (ChannelInfo("E1", unit="mV", muscle="tfl", side="left"),), dtype="int16")
+    path = tmp_path / "slow.medius"
+    with SessionWriter.create(path, {"patient_code": "Z"}) as w:
+        w.add_stream(slow)
+        w.write_frame(Frame("env", 0, np.arange(100, dtype=np.int16).reshape(-1, 1)))
+    export_session_csv(path, tmp_path / "out")
+    header, rows = _read(tmp_path / "out" / "samples_env.csv")
+    assert header == ["time_s", "sample_index", "tfl_left_raw_mV"] and len(rows) == 100
+    doc = json.loads((tmp_path / "out" / "session.json").read_text())
+    assert "below the 100 Hz" in doc["streams"][0]["processing"]["note"]

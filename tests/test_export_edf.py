@@ -91,3 +91,19 @@ def test_identifying_name_only_on_request(session, tmp_path):
         assert f.getPatientName() == "Jane Doe"  # stored as Jane_Doe (EDF+ subfield), read back with the space
     finally:
         f.close()
+
+
+def test_unrepresentable_rates_give_one_error_and_no_file(tmp_path):
+    # A rate estimated from timestamps (as importers do for Trigno CSV) next to an exact one: no record
+    # duration of at most 60 s holds a whole number of samples of both.
+    path = tmp_path / "odd.medius"
+    emg = StreamInfo("emg", 1259.2594074379322, (ChannelInfo("A1", unit="V"),), dtype="float32")
+    with SessionWriter.create(path, {"patient_code": "Q"}) as w:
+        w.add_stream(emg)
+        w.add_stream(IMU)
+        w.write_frame(Frame("emg", 0, np.zeros((2000, 1), np.float32)))
+        w.write_frame(Frame("imu", 0, np.zeros((200, 1), np.float32)))
+    out = tmp_path / "odd.edf"
+    with SessionReader(path) as r, pytest.raises(ExportError, match="export these streams as CSV"):
+        write_edf(r, out)
+    assert not out.exists()

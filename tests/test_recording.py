@@ -181,6 +181,7 @@ def test_recorder_writes_frames_events_and_reports_bad_frames(tmp_path):
     for i in range(2500, 5000, 50):
         rec.put(Frame("emg", i, counts[i:i + 50]))
     rec.close()
+    assert rec.backlog == 0 and not rec.recording
     errors = rec.poll_events()
     assert len(errors) == 1 and errors[0].kind is EventKind.ERROR and not errors[0].payload["fatal"]
     assert "overlaps" in errors[0].message
@@ -248,3 +249,43 @@ def test_disk_full_stops_with_error_event_and_keeps_committed_data(tmp_path):
     assert committed > 0
     n = _check_ramp(path, committed)
     assert n == committed
+
+
+def test_create_in_a_missing_folder_fails_clearly(tmp_path):
+    with pytest.raises(RecordingError, match="cannot create session file"):
+        SessionWriter.create(tmp_path / "no" / "such" / "dir.medius", {"patient_code": "X"})
+    with pytest.raises(RecordingError, match="meta must be a dict"):
+        SessionWriter.create(tmp_path / "m.medius", ["not", "a", "dict"])
+    assert not (tmp_path / "m.medius").exists()
+
+
+def test_one_commit_per_second_of_data(tmp_path):
+    path = tmp_path / "c.medius"
+    commits = []
+    with SessionWriter.create(path, {"patient_code": "C"}) as w:
+        w.add_stream(EMG)
+        w._conn.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+        counts = _emg_counts(2000 * 10)
+        for i in range(0, counts.shape[0], 20):  # 10 s of data in 10 ms frames
+            w.write_frame(Frame("emg", i, counts[i:i + 20]))
+            if i == 2000 * 5:
+                with SessionReader(path) as r:  # mid-recording, another reader sees the last commit
+                    assert r.n_samples("emg") == 2000 * 5
+        assert len(commits) == 10
+    with SessionReader(path) as r:
+        np.testing.assert_array_equal(r.read_counts("emg"), counts)
+
+
+def test_recorder_commits_a_stalled_streams_tail_within_a_second(tmp_path):
+    path = tmp_path / "stall.medius"
+    rec = Recorder(path, {"patient_code": "S"}, [EMG])
+    counts = _emg_counts(600)
+    rec.put(Frame("emg", 0, counts))  # 0.3 s of data, then the device goes quiet
+    deadline = time.monotonic() + 30
+    n = 0
+    while n < 600 and time.monotonic() < deadline:  # waits for a condition; asserts no duration
+        time.sleep(0.1)
+        with SessionReader(path) as r:
+            n = r.n_samples("emg")
+    assert n == 600 and rec.recording
+    rec.close()

@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from sensors.recording import MARKER, REPETITION, TRIAL_START, RecordingError, SessionReader, SessionWriter
+from sensors.recording import MARKER, REPETITION, TRIAL_START, RecordingError, SessionWriter
 from sensors.replay import ReplaySource
 from sensors.stream import ChannelInfo, EventKind, Frame, Source, StreamInfo
 

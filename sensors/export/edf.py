@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -53,8 +55,9 @@ def record_duration_s(rates_hz: list[float]) -> tuple[float, list[int]]:
     # rate p/q gives whole samples for durations that are multiples of q/p; the common multiple of all of them:
     base = Fraction(math.lcm(*(f.denominator for f in fracs)), math.gcd(*(f.numerator for f in fracs)))
     first = max(1, math.floor(1 / base))
-    # Longest duration up to 1 s that the header states exactly, else the shortest one above 1 s.
-    for multiple in [*range(first, 0, -1), *range(first + 1, math.floor(60 / base) + 1)]:
+    # Longest duration up to 1 s that the header states exactly, else the shortest one above 1 s (at most 60 s).
+    candidates = [*range(first, 0, -1), *range(first + 1, math.floor(60 / base) + 1)] if base <= 60 else []
+    for multiple in candidates:
         duration = base * multiple
         text = _fmt8(float(duration))
         if text is not None and Fraction(text) == duration:
@@ -105,41 +108,73 @@ def write_edf(reader: SessionReader, path: os.PathLike | str, bdf: bool = False,
     """
     import pyedflib  # format library, imported only when exporting
 
+    layout = _plan(reader, bdf)
+    try:
+        _write(pyedflib, reader, path, layout, include_identifying, progress)
+    except (ValueError, OSError) as exc:
+        Path(path).unlink(missing_ok=True)  # never leave a half-written file behind
+        raise ExportError(f"{path}: writing {'BDF+' if bdf else 'EDF+'} failed: {exc}") from exc
+    except BaseException:
+        Path(path).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class _Layout:
+    """What goes where in the file: record duration, samples per record, signal headers and scaling."""
+
+    bdf: bool
+    streams: list
+    duration_s: float
+    samples_per_record: list[int]
+    n_records: int
+    headers: list[dict] = field(default_factory=list)
+    scales: list[tuple[float, float]] = field(default_factory=list)  # (physical_min, physical_max) per signal
+    gaps: dict = field(default_factory=dict)
+
+    @property
+    def digital_range(self) -> tuple[int, int]:
+        return (-(2 ** 23), 2 ** 23 - 1) if self.bdf else (-32768, 32767)
+
+
+def _plan(reader: SessionReader, bdf: bool) -> _Layout:
     streams = reader.streams
     if not streams:
         raise ExportError(f"{reader.path}: the session has no streams to export")
     duration_s, spr = record_duration_s([s.rate_hz for s in streams])
-    n_total = {s.stream_id: reader.n_samples(s.stream_id) for s in streams}
     gaps = {s.stream_id: reader.gaps(s.stream_id) for s in streams}
-    n_records = max(1, max(math.ceil(max([n_total[s.stream_id]] + [a + b for a, b in gaps[s.stream_id]])
-                                      / (k)) for s, k in zip(streams, spr)))
-    dmin, dmax = (-(2 ** 23), 2 ** 23 - 1) if bdf else (-32768, 32767)
-
-    headers, scales = [], []
-    for s, k in zip(streams, spr):
+    ends = [max([reader.n_samples(s.stream_id)] + [a + b for a, b in gaps[s.stream_id]]) for s in streams]
+    n_records = max(1, max(math.ceil(end / k) for end, k in zip(ends, spr)))
+    layout = _Layout(bdf, streams, duration_s, spr, n_records, gaps=gaps)
+    dmin, dmax = layout.digital_range
+    for s in streams:
         lo, hi = _physical_range(reader, s)
-        for c, (pmin, pmax) in zip(s.channels, zip(lo, hi)):
+        for c, pmin, pmax in zip(s.channels, lo, hi):
             pmin, pmax = _round8(min(pmin, 0.0), up=False), _round8(max(pmax, 0.0), up=True)
             if pmax == pmin:
                 pmax = _round8(pmin + 1.0, up=True)
             place = " ".join(x for x in (c.muscle, c.side) if x)
-            headers.append({
+            layout.headers.append({
                 "label": f"{s.stream_id} {c.label}"[:16], "dimension": c.unit[:8], "sample_frequency": s.rate_hz,
                 "physical_min": pmin, "physical_max": pmax, "digital_min": dmin, "digital_max": dmax,
                 "transducer": f"{c.kind.value} {place} {s.device}".strip()[:80], "prefilter": "raw (unfiltered)"})
-            scales.append((pmin, pmax))
+            layout.scales.append((pmin, pmax))
     record_bytes = sum(k * s.n_channels for s, k in zip(streams, spr)) * (3 if bdf else 2)
     if record_bytes > _MAX_RECORD_BYTES:
         warnings.warn(f"EDF data records of {record_bytes} bytes exceed the advised {_MAX_RECORD_BYTES}")
+    return layout
 
-    n_annotations = _count_annotations(reader, gaps)
-    writer = pyedflib.EdfWriter(os.fspath(path), len(headers),
-                                file_type=pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS)
+
+def _write(pyedflib, reader: SessionReader, path, layout: _Layout, include_identifying: bool, progress) -> None:
+    streams, n_records, gaps = layout.streams, layout.n_records, layout.gaps
+    dmin, dmax = layout.digital_range
+    writer = pyedflib.EdfWriter(os.fspath(path), len(layout.headers),
+                                file_type=pyedflib.FILETYPE_BDFPLUS if layout.bdf else pyedflib.FILETYPE_EDFPLUS)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyedflib warns whenever a record duration is set explicitly
-            writer.setDatarecordDuration(duration_s)
-        writer.setSignalHeaders(headers)
+            writer.setDatarecordDuration(layout.duration_s)
+        writer.setSignalHeaders(layout.headers)
         # EDF+ header subfields are space-separated, so spaces inside a value become underscores.
         writer.setPatientCode(_subfield(reader.meta.get("patient_code") or "X"))
         if include_identifying and isinstance(reader.meta.get("identifying"), dict):
@@ -149,16 +184,17 @@ def write_edf(reader: SessionReader, path: os.PathLike | str, bdf: bool = False,
         if created:
             writer.setStartdatetime(datetime.fromisoformat(created).replace(tzinfo=None))
         # Room for every annotation: each annotation signal carries a few per data record.
+        n_annotations = len(reader.events()) + sum(len(g) for g in gaps.values())
         writer.set_number_of_annotation_signals(min(64, max(1, math.ceil(n_annotations / n_records) + 1)))
 
-        chunks = [_record_chunks(reader, s, k, n_records) for s, k in zip(streams, spr)]
+        chunks = [_record_chunks(reader, s, k, n_records) for s, k in zip(streams, layout.samples_per_record)]
         for r in range(n_records):
             parts = []
             col = 0
             for s, it in zip(streams, chunks):
                 phys = next(it)
                 for ch in range(s.n_channels):
-                    pmin, pmax = scales[col]
+                    pmin, pmax = layout.scales[col]
                     x = np.nan_to_num(phys[:, ch], nan=0.0)  # gaps: 0, annotated
                     d = np.rint((x - pmin) / (pmax - pmin) * (dmax - dmin) + dmin)
                     parts.append(np.clip(d, dmin, dmax).astype(np.int32))
@@ -209,10 +245,6 @@ def _record_chunks(reader: SessionReader, s, k: int, n_records: int):
             else:
                 break
         yield out
-
-
-def _count_annotations(reader: SessionReader, gaps: dict) -> int:
-    return len(reader.events()) + sum(len(g) for g in gaps.values())
 
 
 def _annotations(reader: SessionReader, gaps: dict):

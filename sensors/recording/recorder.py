@@ -76,6 +76,11 @@ class Recorder:
                 return out
 
     @property
+    def backlog(self) -> int:
+        """Items handed over but not yet written (approximate; for the UI's overload display)."""
+        return self._in.qsize()
+
+    @property
     def recording(self) -> bool:
         """False once closed or stopped by a write failure."""
         return not self._stopped.is_set()

@@ -25,8 +25,7 @@ CREATE TABLE meta (
 );
 CREATE TABLE devices (
     device_id INTEGER PRIMARY KEY,
-    name      TEXT NOT NULL UNIQUE,
-    info      TEXT NOT NULL DEFAULT '{}'  -- JSON
+    name      TEXT NOT NULL UNIQUE    -- device/profile name (StreamInfo.device)
 );
 CREATE TABLE streams (
     stream_key  INTEGER PRIMARY KEY,

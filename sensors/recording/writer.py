@@ -93,6 +93,7 @@ class SessionWriter:
             raise RecordingError(f"{path}: already exists; a session file is never overwritten")
         if not isinstance(meta, dict):
             raise RecordingError(f"meta must be a dict, got {type(meta).__name__}")
+        conn = None
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -113,6 +114,10 @@ class SessionWriter:
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+                for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                    leftover.unlink(missing_ok=True)  # nothing was recorded yet: leave no half-made file
             raise RecordingError(f"{path}: cannot create session file: {exc}") from exc
         return cls(conn, path)
 
