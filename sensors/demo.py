@@ -13,24 +13,37 @@ import os
 from sensors.recording import Recorder, RecordingError
 from sensors.sim import SimConfig, Simulator, SimulatorSource, Trial
 
-#: Simulator settings of the demo: right GMed under-active with TFL compensating, mains hum, 0.2 % packet loss.
+#: Simulator settings of the demo: right GMed under-active with TFL compensating, fatigue in the holds,
+#: mains hum, 0.2 % packet loss.
 DEMO_CONFIG = SimConfig(seed=7, affected_side="right", gmed_deficit=0.4, tfl_compensation=0.3, hum_uv=15.0,
-                        hum_hz=50.0, packet_loss=0.002)
+                        hum_hz=50.0, packet_loss=0.002, fatigue_mdf_pct_per_s=-0.4, fatigue_amp_pct_per_s=0.6)
 
 
 def demo_protocol() -> list[Trial]:
-    """About 45 s: GMed MVICs on both sides, then three side-lying abductions per side."""
-    return [Trial.rest(2.0), Trial.mvic("gluteus_medius", "left", 4.0), Trial.rest(2.0),
-            Trial.mvic("gluteus_medius", "right", 4.0), Trial.rest(2.0),
-            Trial.exercise("side_lying_abduction", "left", 3), Trial.rest(2.0),
-            Trial.exercise("side_lying_abduction", "right", 3), Trial.rest(2.0)]
+    """About 80 s: GMed and TFL MVICs on both sides, three side-lying abductions and a 12 s hold per side."""
+    trials = [Trial.rest(2.0)]
+    for side in ("left", "right"):
+        for muscle in ("gluteus_medius", "tfl"):
+            trials += [Trial.mvic(muscle, side, 3.0), Trial.rest(1.5)]
+    for side in ("left", "right"):
+        trials += [Trial.exercise("side_lying_abduction", side, 3), Trial.rest(1.5)]
+    for side in ("left", "right"):
+        trials += [Trial.hold(side, 12.0), Trial.rest(1.5)]
+    return trials
 
 
 def generate_demo(path: os.PathLike | str) -> None:
     """Record the demo session to ``path`` (a new file)."""
     sim = Simulator(DEMO_CONFIG, demo_protocol())
+    placements = [{"muscle": c.muscle, "side": c.side, "stream_id": sim.emg_stream.stream_id, "channel": i,
+                   "site": "simulated", "inter_electrode_mm": 20.0}
+                  for i, c in enumerate(sim.emg_stream.channels)]
     meta = {
         "patient_code": "DEMO-0001",
+        "patient": {"code": "DEMO-0001", "affected_side": DEMO_CONFIG.affected_side,
+                    "notes": "simulated patient, not a person"},
+        "devices": ["Medius physiological simulator"],
+        "placements": placements,
         "session": {"note": "simulated demo session (no patient)", "simulator_seed": DEMO_CONFIG.seed,
                     "affected_side": DEMO_CONFIG.affected_side},
         "filters": {"band_hz": [20.0, 450.0], "mains_hz": 50, "rms_window_s": 0.1},
