@@ -138,7 +138,8 @@ class LiveSession:
         self.stats = PumpStats()
 
     # -- streams ---------------------------------------------------------------------------------------
-    def _declare(self, info: StreamInfo) -> None:
+    def _declare(self, info: StreamInfo, start_s: float = 0.0) -> None:
+        """(Re)build a stream's chain; after a replay seek its samples resume at ``ceil(start_s * rate)``."""
         n = max(1, int(round(self.display_s * info.rate_hz)))
         emg = any(c.kind is ChannelKind.EMG for c in info.channels) and info.rate_hz >= 100
         s = LiveStream(info, DisplayRing(n, info.n_channels))
@@ -148,6 +149,7 @@ class LiveSession:
             s.pipeline = StreamPipeline(cfg, info.n_channels)
             s.envelope = DisplayRing(n, info.n_channels)
             s.mvic_rms = MovingRms(max(1, int(round(MVIC_WINDOW_S * info.rate_hz))), info.n_channels)
+        s.next_index = int(np.ceil(start_s * info.rate_hz - 1e-9))
         self.streams[info.stream_id] = s
 
     def emg_streams(self) -> list[LiveStream]:
@@ -209,7 +211,7 @@ class LiveSession:
         kind = event.kind
         if kind is EventKind.STREAMS:
             for info in event.payload.get("streams", []):
-                self._declare(info)
+                self._declare(info, float(event.payload.get("seek_s", 0.0)))
             return
         self.events.append(event)
         del self.events[:-500]

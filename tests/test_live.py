@@ -178,3 +178,16 @@ def test_a_frame_for_an_undeclared_stream_is_reported_not_raised():
     session = LiveSession(FakeSensors([bad]))
     session.pump()
     assert session.events[-1].kind is EventKind.ERROR and "nope" in session.events[-1].message
+
+
+def test_after_a_replay_seek_indices_resume_where_the_seek_landed(sim):
+    from sensors.stream import Event as Ev
+
+    seek_s = 1.25
+    first = int(np.ceil(seek_s * sim.emg_stream.rate_hz))
+    frame = Frame("emg", first, sim.emg_counts(first, 40))
+    session = LiveSession(FakeSensors([Ev(EventKind.STREAMS, payload={"streams": [sim.emg_stream], "seek_s": seek_s}),
+                                       frame]))
+    session.pump()
+    emg = session.streams["emg"]
+    assert emg.lost == 0 and emg.received == 40 and emg.next_index == first + 40

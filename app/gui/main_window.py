@@ -7,7 +7,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QHeaderView, QLabel,
-                               QMainWindow, QSplitter, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
+                               QMainWindow, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QToolBar,
+                               QVBoxLayout, QWidget)
 
 from app.gui.widgets import GMED_COLOUR, TFL_COLOUR, PercentBar
 from app.live import LiveSession, LiveStream, feedback_summary, side_pairs, symmetry_index
@@ -60,7 +61,8 @@ class SidePanel(QGroupBox):
 class MainWindow(QMainWindow):
     """Live view over a `LiveSession`; the caller owns the sensor thread and the source."""
 
-    def __init__(self, session: LiveSession, source_name: str, on_close=None) -> None:
+    def __init__(self, session: LiveSession, source_name: str, on_close=None, recordings_dir=None,
+                 review_session=None, recording_to=None) -> None:
         super().__init__()
         self.session = session
         self._on_close = on_close
@@ -79,6 +81,9 @@ class MainWindow(QMainWindow):
         tools.addWidget(self.mains)
         self.pause_action = QAction("Pause display", self, checkable=True)
         tools.addAction(self.pause_action)
+        self.rec_label = QLabel(f"   ● Recording to {recording_to}" if recording_to else "   Not recording")
+        self.rec_label.setStyleSheet("color: #c00; font-weight: bold" if recording_to else "color: #555")
+        tools.addWidget(self.rec_label)
 
         self.plots = pg.GraphicsLayoutWidget()
         self._curves: dict[str, tuple] = {}  # stream_id -> (plot items, filtered curves, envelope curves, x)
@@ -133,7 +138,17 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         split.setSizes([1000, 400])
-        self.setCentralWidget(split)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(split, "Live")
+        self.review = None
+        if recordings_dir is not None:
+            from app.gui.review import ReviewPanel
+
+            self.review = ReviewPanel(recordings_dir)
+            self.tabs.addTab(self.review, "Session review")
+            if review_session is not None:
+                self.review.select(review_session)
+        self.setCentralWidget(self.tabs)
 
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
@@ -246,12 +261,18 @@ class MainWindow(QMainWindow):
 
     def tick(self) -> None:
         self.session.pump()
+        recorder = self.session.recorder
+        if recorder is not None and not recorder.recording and "stopped" not in self.rec_label.text():
+            problems = [e.message for e in recorder.poll_events()]
+            self.rec_label.setText("   ● Recording stopped: " + ("; ".join(problems) or "see log"))
         if not self.pause_action.isChecked():
             self._draw()
         self._panels()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.timer.stop()
+        if self.review is not None:
+            self.review.shutdown()
         if self._on_close is not None:
             self._on_close()
         super().closeEvent(event)
