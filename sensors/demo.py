@@ -7,11 +7,10 @@ code gives the same decoded contents (only the creation time and software versio
 
 from __future__ import annotations
 
-import asyncio
 import os
 
-from sensors.recording import Recorder, RecordingError
-from sensors.sim import SimConfig, Simulator, SimulatorSource, Trial
+from sensors.sim import SimConfig, Simulator, Trial
+from sensors.sim.record import record_simulation
 
 #: Simulator settings of the demo: right GMed under-active with TFL compensating, fatigue in the holds,
 #: mains hum, 0.2 % packet loss.
@@ -48,16 +47,4 @@ def generate_demo(path: os.PathLike | str) -> None:
                     "affected_side": DEMO_CONFIG.affected_side},
         "filters": {"band_hz": [20.0, 450.0], "mains_hz": 50, "rms_window_s": 0.1},
     }
-    rec = Recorder(path, meta)  # the source's STREAMS event declares the streams
-
-    async def run() -> None:
-        source = SimulatorSource(sim, speed=None)
-        await source.start()
-        async for item in source.items():
-            rec.put(item)
-
-    asyncio.run(run())
-    rec.close()
-    errors = rec.poll_events()
-    if errors:
-        raise RecordingError("; ".join(e.message for e in errors))
+    record_simulation(path, sim, meta)

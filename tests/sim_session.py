@@ -3,11 +3,9 @@ exactly as a live session would be stored (test helper)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from app.protocol import Patient, SessionProtocol
-from sensors.recording import Recorder
-from sensors.sim import SimConfig, Simulator, SimulatorSource, Trial
+from sensors.sim import SimConfig, Simulator, Trial
+from sensors.sim.record import record_simulation
 
 
 def short_protocol(reps: int = 8, hold_s: float = 30.0, mvic_efforts: int = 3) -> list[Trial]:
@@ -29,17 +27,5 @@ def record(path, config: SimConfig, trials=None, date: str = "2026-11-25", patie
     sim = Simulator(config, trials or short_protocol())
     meta = SessionProtocol(Patient(patient, affected_side=config.affected_side), date, (),
                            devices=("medius-simulator",), mvic_protocol="simulator: 5 s per muscle").to_meta()
-    rec = Recorder(path, meta)
-    source = SimulatorSource(sim, speed=None, block_s=1.0)
-
-    async def pump():
-        await source.start()
-        async for item in source.items():
-            rec.put(item)
-
-    asyncio.run(pump())
-    rec.close()
-    errors = rec.poll_events()
-    if errors:
-        raise RuntimeError(f"recording failed: {errors}")
+    record_simulation(path, sim, meta, block_s=1.0)
     return sim
