@@ -156,7 +156,7 @@ def _status_line(session) -> str:
     else:
         for s in session.emg_streams():
             if s.latest_mvic_rms is not None:
-                parts.append(", ".join(f"{c.label} {v:.0f} {c.unit.replace('uV', 'µV')} RMS"
+                parts.append(", ".join(f"{c.label} {v:.3g} {c.unit.replace('uV', 'µV')} RMS"
                                        for c, v in zip(s.info.channels, s.latest_mvic_rms)))
     trial = (session.trial or {}).get("kind", "rest")
     received = sum(s.received for s in session.streams.values())

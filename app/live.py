@@ -134,6 +134,7 @@ class LiveSession:
         self.trial: dict | None = None  # payload of the running trial, if any
         self.mvic_ref: dict[tuple[str, str], float] = {}  # (muscle, side) -> reference RMS, physical units
         self.finished: list[TrialPeak] = []  # exercises and holds done so far, in order
+        self._pending_trials: list[tuple[str, int, dict]] = []  # (stream_id, index, payload) not yet reached
         self.ended = False
         self.stats = PumpStats()
 
@@ -185,6 +186,21 @@ class LiveSession:
         x = s.info.to_physical(frame.counts)
         s.received += frame.n_samples
         s.next_index = frame.end_index
+        # trial boundaries that fall inside this frame split it, so a trial's peak covers exactly its samples
+        # (live and replay deliver frames cut differently; the numbers must not depend on that)
+        pos = 0
+        while self._pending_trials and self._pending_trials[0][0] == frame.stream_id \
+                and self._pending_trials[0][1] < frame.end_index:
+            _, index, payload = self._pending_trials.pop(0)
+            k = max(0, index - frame.first_index)
+            if k > pos:
+                self._process(s, x[pos:k])
+                pos = k
+            self._trial(payload)
+        if pos < x.shape[0]:
+            self._process(s, x[pos:])
+
+    def _process(self, s: LiveStream, x: np.ndarray) -> None:
         if s.pipeline is None:
             s.display.write(x)
             return
@@ -222,8 +238,16 @@ class LiveSession:
                 if end > s.next_index:
                     self._gap(s, end - s.next_index)
         elif kind is EventKind.TRIAL:
-            self._trial(event.payload)
+            p = event.payload
+            s = self.streams.get(p.get("stream_id"))
+            if s is not None and p.get("index") is not None and int(p["index"]) > s.next_index:
+                self._pending_trials.append((s.info.stream_id, int(p["index"]), p))  # applied at that sample
+            else:
+                self._trial(p)
         elif kind is EventKind.END:
+            for _, _, payload in self._pending_trials:  # boundaries at the very last sample
+                self._trial(payload)
+            self._pending_trials.clear()
             self.ended = True
 
     def _trial(self, payload: dict) -> None:
