@@ -32,14 +32,17 @@ def run(args: argparse.Namespace) -> int:
     if not (args.csv or args.edf or args.bdf):
         print("medius export: nothing to do; give --csv DIR, --edf FILE and/or --bdf FILE", file=sys.stderr)
         return 2
-    from app.session_export import export_session_csv
+    from app.session_export import export_session_csv, session_analysis
     from sensors.export.edf import ExportError, write_edf
     from sensors.recording import RecordingError, SessionReader
 
     progress = _Progress()
     try:
         if args.csv:
-            for path in export_session_csv(args.session, args.csv, args.include_identifying, progress):
+            analysis = session_analysis(args.session)
+            if analysis.result is None:
+                print(f"medius export: repetitions.csv and trials.csv stay empty: {analysis.note}", file=sys.stderr)
+            for path in export_session_csv(args.session, args.csv, args.include_identifying, progress, analysis):
                 print(path)
         for target, bdf in ((args.edf, False), (args.bdf, True)):
             if target:
