@@ -31,6 +31,28 @@ MIN_FILTER_RATE_HZ = 100.0
 _FORMAT_ROWS = 256
 #: Keys of ``meta["filters"]`` that configure the export's pipeline (the settings the session was recorded with).
 _FILTER_KEYS = ("band_hz", "mains_hz", "mains_harmonics", "rms_window_s")
+#: Session meta that leaves the file by default: how the measurement was made (ISEK reporting: devices, filters,
+#: placement), the pseudonymous code, the affected side and the dates as recorded. Key -> None for the whole value,
+#: or the sub-keys allowed. Everything else (free-text notes, an import's source file name and start time, ...)
+#: is exported only with ``include_identifying``: an allow-list, so a key added later stays out by default.
+_SHAREABLE_META = {
+    "protocol_version": None, "schema_version": None, "software_version": None, "created_utc": None, "date": None,
+    "devices": None, "placements": None, "mvic_protocol": None, "filters": None,
+    "patient": ("code", "affected_side"), "session": ("affected_side",), "imported_from": ("format",),
+}
+
+
+def shareable_meta(meta: dict) -> dict:
+    """The part of a session's ``meta`` a pseudonymous export carries (see ``_SHAREABLE_META``)."""
+    out = {}
+    for key, allowed in _SHAREABLE_META.items():
+        if key not in meta:
+            continue
+        if allowed is None:
+            out[key] = meta[key]
+        elif isinstance(meta[key], dict):
+            out[key] = {k: meta[key][k] for k in allowed if k in meta[key]}
+    return out
 
 
 def unit_suffix(unit: str) -> str:
@@ -106,7 +128,8 @@ def export_session_csv(session: Path | str, out_dir: Path | str, include_identif
 
     Files: ``samples_<stream>.csv`` per stream, ``repetitions.csv`` and ``trials.csv`` (the analysis's
     per-repetition metrics and per-trial summary, `app.analysis.tables`), ``events.csv`` and the sidecar
-    ``session.json``. Pseudonymous unless ``include_identifying``. ``progress(file_name, fraction)`` is called as
+    ``session.json``. Pseudonymous unless ``include_identifying``: the sidecar carries `shareable_meta`, no
+    file names. ``progress(file_name, fraction)`` is called as
     samples are written. ``analysis`` defaults to `session_analysis` of the session (which holds the whole
     session in memory while it runs, as ``medius analyze`` does; the samples then stream block by block).
     """
@@ -238,7 +261,10 @@ def _processing(s: StreamInfo, cfg: PipelineConfig | None) -> dict | None:
 
 def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identifying: bool,
                    analysis: SessionAnalysis, path: Path, files: list[Path]) -> Path:
-    session_meta = {k: v for k, v in r.meta.items() if k not in ("patient_code", "identifying")}
+    if include_identifying:
+        session_meta = {k: v for k, v in r.meta.items() if k not in ("patient_code", "identifying")}
+    else:
+        session_meta = shareable_meta(r.meta)
     streams = []
     for s in r.streams:
         cfg = configs.get(s.stream_id)
@@ -256,7 +282,7 @@ def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identif
         })
     doc = {
         "format": "medius session CSV export", "format_version": EXPORT_FORMAT_VERSION,
-        "source_file": Path(r.path).name, "patient_code": r.meta.get("patient_code"),
+        "patient_code": r.meta.get("patient_code"),
         "schema_version": r.schema_version, "recorded_with": r.meta.get("software_version"),
         "session": session_meta, "streams": streams,
         "files": [p.name for p in files] + [path.name],
@@ -268,7 +294,8 @@ def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identif
                      "export; definitions in docs/analysis.md)",
         },
     }
-    if include_identifying:
+    if include_identifying:  # a session file's name is often the patient's
+        doc["source_file"] = Path(r.path).name
         doc["identifying"] = r.meta.get("identifying")
     path.write_text(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

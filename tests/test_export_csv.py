@@ -272,3 +272,39 @@ def test_export_uses_a_current_stored_analysis(tmp_path, monkeypatch):
     assert pd.read_csv(tmp_path / "stored" / "repetitions.csv")["gmed_tfl_ratio"][0] == 123.0
     doc = json.loads((tmp_path / "stored" / "session.json").read_text())
     assert doc["analysis"]["source"].startswith("stored analysis run 2 of ")
+
+
+def test_sidecar_is_pseudonymous_by_default(tmp_path):
+    """Free-text patient notes and an imported file's name (often the patient's) stay in the session unless asked
+    for; what describes the measurement (code, affected side, filters, placement) is exported."""
+    from sensors.importers import import_file
+
+    src = tmp_path / "jane_doe_visit3.csv"
+    src.write_text("time_s,a\n" + "".join(f"{i / 1000},{(i % 7) - 3}\n" for i in range(2000)))
+    session = tmp_path / "jane_doe.medius"
+    import_file(src, {"a": ("tfl", "left")}, session, patient_code="P-77", affected_side="left",
+                meta={"filters": {"band_hz": [20, 400]}, "notes": "rang her at home",
+                      "session": {"affected_side": "left", "note": "Jane felt dizzy"}})
+    export_session_csv(session, tmp_path / "out")
+    text = (tmp_path / "out" / "session.json").read_text()
+    for secret in ("jane", "Jane", "rang her", "dizzy", "stream_start_s"):
+        assert secret not in text, secret
+    doc = json.loads(text)
+    assert doc["patient_code"] == "P-77"
+    assert doc["session"]["patient"] == {"code": "P-77", "affected_side": "left"}
+    assert doc["session"]["session"] == {"affected_side": "left"}
+    assert doc["session"]["filters"] == {"band_hz": [20, 400]} and doc["session"]["imported_from"] == {"format": "csv"}
+    assert doc["streams"][0]["channels"][0]["placement"] == {"muscle": "tfl", "side": "left"}
+    export_session_csv(session, tmp_path / "all", include_identifying=True)
+    full = json.loads((tmp_path / "all" / "session.json").read_text())
+    assert full["source_file"] == "jane_doe.medius" and full["session"]["notes"] == "rang her at home"
+    assert full["session"]["imported_from"]["file"] == "jane_doe_visit3.csv"
+    # a recorded session's patient notes (the protocol model's free text) likewise
+    rec = tmp_path / "r.medius"
+    with SessionWriter.create(rec, {"patient_code": "P-78", "patient": {"code": "P-78", "affected_side": None,
+                                                                        "notes": "lives next to the clinic"}}) as w:
+        w.add_stream(IMU)
+        w.write_frame(Frame("imu", 0, np.zeros((10, 1), np.int16)))
+    export_session_csv(rec, tmp_path / "rec")
+    doc = json.loads((tmp_path / "rec" / "session.json").read_text())
+    assert doc["session"]["patient"] == {"code": "P-78", "affected_side": None} and "clinic" not in json.dumps(doc)
