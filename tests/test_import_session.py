@@ -201,7 +201,7 @@ def test_cli_import(tmp_path, capsys):
     csv = tmp_path / "r.csv"
     csv.write_text("1\n2\n3\n")
     assert main(["import", str(csv), "--map", "1=tfl:left", "--rate", "0", "--out", str(tmp_path / "z.medius")]) == 1
-    assert "r.csv: given rate 0.0 Hz is not a usable rate" in capsys.readouterr().err
+    assert "r.csv: given rate 0 Hz is not a usable rate" in capsys.readouterr().err
 
 
 def test_imported_session_is_analysed_and_reported_end_to_end(tmp_path, capsys):
