@@ -1,7 +1,7 @@
 """Session CSV export: stable columns with units, values against scipy/numpy references, streaming memory, CLI.
 
-The files are read back with the csv module and numpy (pandas is not a dependency; the format is plain RFC 4180
-with a single header row, which is what pandas.read_csv and spreadsheets expect)."""
+The files are read back with the csv module and numpy for exact values, and with pandas.read_csv the way users open
+them: documented column names, numeric dtypes, every row."""
 
 import csv
 import json
@@ -17,7 +17,8 @@ from scipy import signal, stats
 from app.cli import main
 from app.cmd_analyze import RESULT_NAME
 from app.session_export import SessionAnalysis, export_session_csv, pipeline_config
-from sensors.recording import MARKER, REPETITION, TRIAL_START, TRIAL_STOP, SessionWriter, store_analysis_result
+from sensors.recording import (MARKER, REPETITION, TRIAL_START, TRIAL_STOP, SessionReader, SessionWriter,
+                               store_analysis_result)
 from sensors.stream import ChannelInfo, Frame, StreamInfo
 
 EMG = StreamInfo("emg", 1000.0, (
@@ -72,6 +73,16 @@ def _reference(phys, rate_hz, meta):
     return filt, env
 
 
+def _pandas(path, header, n_rows, text_columns=()):
+    """pandas reads the file cleanly: the documented header, ``n_rows`` rows, every other column numeric."""
+    df = pd.read_csv(path)
+    assert list(df.columns) == header and len(df) == n_rows
+    for c in header:
+        if c not in text_columns:
+            assert pd.api.types.is_numeric_dtype(df[c]), (path.name, c, df[c].dtype)
+    return df
+
+
 def _read(path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
@@ -84,6 +95,7 @@ def test_samples_columns_and_values(session, tmp_path):
     assert [f.name for f in files] == ["samples_emg.csv", "samples_imu.csv", "repetitions.csv", "trials.csv",
                                        "events.csv", "session.json"]
     header, rows = _read(tmp_path / "out" / "samples_emg.csv")
+    _pandas(tmp_path / "out" / "samples_emg.csv", header, emg.shape[0] - GAP[1])
     assert header == ["time_s", "sample_index",
                       "gluteus_medius_right_raw_mV", "gluteus_medius_right_filtered_mV",
                       "gluteus_medius_right_envelope_mV",
@@ -104,6 +116,7 @@ def test_samples_columns_and_values(session, tmp_path):
 
     header, rows = _read(tmp_path / "out" / "samples_imu.csv")
     assert header == ["time_s", "sample_index", "gz_raw_deg_per_s"]
+    _pandas(tmp_path / "out" / "samples_imu.csv", header, imu.shape[0])
     np.testing.assert_allclose(np.array(rows, float)[:, 2], imu[:, 0] * 0.1, rtol=1e-12)
 
 
@@ -118,6 +131,9 @@ def test_unanalysable_session_exports_samples_events_and_says_why(session, tmp_p
     header, rows = _read(out / "trials.csv")
     assert header == TRIAL_HEADER and rows == []
     header, rows = _read(out / "events.csv")
+    events = _pandas(out / "events.csv", ["time_s", "kind", "stream_id", "sample_index", "text", "payload_json"], 6,
+                     text_columns=("kind", "stream_id", "text", "payload_json"))
+    assert events["text"][4] == 'cough, then "pain"'  # quoted cell with a comma and quotes survives
     assert [r[:5] for r in rows] == [
         ["2.400000", "gap", "emg", "2400", "600 samples missing"], ["0.500000", TRIAL_START, "emg", "500", ""],
         ["0.600000", REPETITION, "emg", "600", ""], ["3.500000", REPETITION, "emg", "3500", ""],
@@ -206,6 +222,15 @@ def test_demo_export_holds_the_analysis_per_repetition_and_per_trial(tmp_path, c
     assert "stay empty" not in capsys.readouterr().err
     result = _analyze_json(DEMO, tmp_path)
     # the files hold shortest round-trip decimals; pandas' default parser may land one ulp off, round_trip does not
+    with SessionReader(DEMO) as r:
+        n_samples = {s.stream_id: r.n_samples(s.stream_id) - sum(g for _, g in r.gaps(s.stream_id)) for s in r.streams}
+    assert set(n_samples) == {"emg", "imu"}
+    emg = pd.read_csv(out / "samples_emg.csv")
+    assert list(emg.columns[:5]) == ["time_s", "sample_index", "gluteus_medius_left_raw_uV",
+                                     "gluteus_medius_left_filtered_uV", "gluteus_medius_left_envelope_uV"]
+    for sid in n_samples:
+        df = pd.read_csv(out / f"samples_{sid}.csv")
+        assert len(df) == n_samples[sid] and all(pd.api.types.is_numeric_dtype(t) for t in df.dtypes)
     reps = pd.read_csv(out / "repetitions.csv", float_precision="round_trip")
     assert list(reps.columns) == REPETITION_HEADER
     exercises = [t for t in result["session"]["trials"] if t["type"] == "exercise"]
