@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edf", metavar="FILE", help="write EDF+ (16-bit) with annotations")
     parser.add_argument("--bdf", metavar="FILE", help="write BDF+ (24-bit) with annotations")
     parser.add_argument("--include-identifying", action="store_true",
-                        help="also export identifying metadata stored with the session (default: patient code only)")
+                        help="also export free-text notes, file names and any other metadata stored with the session "
+                        "(default: only non-identifying keys: patient code, affected side, dates, devices, placement, "
+                        "filters)")
 
 
 class _Progress:
