@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edf", metavar="FILE", help="write EDF+ (16-bit) with annotations")
     parser.add_argument("--bdf", metavar="FILE", help="write BDF+ (24-bit) with annotations")
     parser.add_argument("--include-identifying", action="store_true",
-                        help="also export identifying metadata stored with the session (default: patient code only)")
+                        help="also export free-text notes, file names and any other metadata stored with the session "
+                        "(default: only non-identifying keys: patient code, affected side, dates, devices, placement, "
+                        "filters)")
 
 
 class _Progress:
@@ -32,14 +34,17 @@ def run(args: argparse.Namespace) -> int:
     if not (args.csv or args.edf or args.bdf):
         print("medius export: nothing to do; give --csv DIR, --edf FILE and/or --bdf FILE", file=sys.stderr)
         return 2
-    from app.session_export import export_session_csv
+    from app.session_export import export_session_csv, session_analysis
     from sensors.export.edf import ExportError, write_edf
     from sensors.recording import RecordingError, SessionReader
 
     progress = _Progress()
     try:
         if args.csv:
-            for path in export_session_csv(args.session, args.csv, args.include_identifying, progress):
+            analysis = session_analysis(args.session)
+            if analysis.result is None:
+                print(f"medius export: repetitions.csv and trials.csv stay empty: {analysis.note}", file=sys.stderr)
+            for path in export_session_csv(args.session, args.csv, args.include_identifying, progress, analysis):
                 print(path)
         for target, bdf in ((args.edf, False), (args.bdf, True)):
             if target:

@@ -1,4 +1,5 @@
-"""``medius import FILE --map CH=MUSCLE:SIDE ... [--rate HZ] --out SESSION``: another system's recording -> session."""
+"""``medius import FILE --map CH=MUSCLE:SIDE ... [--rate HZ] [--patient CODE] [--affected-side SIDE] --out SESSION``:
+another system's recording -> session."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampling rate for files that do not state one (CSV/TSV without a time column; "
                         "replaces the UCI dataset's documented 1000 Hz)")
     parser.add_argument("--out", metavar="SESSION", help="session file to create (.medius); needed with --map")
+    parser.add_argument("--patient", metavar="CODE", help="pseudonymous patient code (never a name); default "
+                        "IMPORT-<first 8 hex digits of the file's SHA-256>")
+    parser.add_argument("--affected-side", choices=("left", "right"), default=None,
+                        help="the patient's affected side, for the side-to-side comparison")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,11 +38,15 @@ def run(args: argparse.Namespace) -> int:
         if not args.out:
             print("medius import: error: --out SESSION is needed to import", file=sys.stderr)
             return 2
-        out = import_file(args.file, parse_channel_map(args.channel_map), args.out, rate_hz=args.rate_hz)
+        out = import_file(args.file, parse_channel_map(args.channel_map), args.out, rate_hz=args.rate_hz,
+                          patient_code=args.patient, affected_side=args.affected_side)
     except (ImportFormatError, ValueError, OSError, RecordingError) as e:
         print(f"medius import: error: {e}", file=sys.stderr)
         return 1
     with SessionReader(out) as r:
+        if args.patient is None:
+            print(f"medius import: no --patient given; the session's pseudonymous patient code is "
+                  f"{r.meta['patient_code']} (from the file's SHA-256)", file=sys.stderr)
         for s in r.streams:
             placed = [f"{c.label}={c.muscle}:{c.side}" for c in s.channels if c.muscle]
             print(f"  {s.stream_id}: {s.n_channels} ch at {s.rate_hz:g} Hz, {r.n_samples(s.stream_id)} samples"

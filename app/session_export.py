@@ -1,8 +1,11 @@
-"""The "session CSV" export: samples with filtered and envelope columns, repetitions, trials, events, metadata.
+"""The "session CSV" export: samples with filtered and envelope columns, the analysis's per-repetition metrics and
+per-trial summary, events, metadata.
 
 Column names are stable and carry their units (``gluteus_medius_right_raw_mV``); README.md documents them. The
 samples are processed a stored block (about a second) at a time through the same `dsp.pipeline.StreamPipeline`
-the live view runs, and written as they are produced, so memory stays flat however long the session is.
+the live view runs, and written as they are produced, so the CSV never sits in memory however long the session
+is. The repetition and trial tables are the rows ``medius analyze --csv`` draws from the same result
+(`app.analysis.tables`), pivoted to one row per repetition.
 """
 
 from __future__ import annotations
@@ -10,24 +13,46 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from dsp.pipeline import PipelineConfig, StreamPipeline
-from sensors.recording import MARKER, REPETITION, TRIAL_START, TRIAL_STOP, SessionReader
+from sensors.recording import SessionReader
 from sensors.stream import ChannelKind, StreamInfo
 
 #: Version of the export layout (files and columns); bumped if a column changes meaning or name.
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2  # 2: repetitions.csv and trials.csv hold the analysis's metrics
 #: Below this rate there is no usable EMG band (the live view draws the same line): raw columns only.
 MIN_FILTER_RATE_HZ = 100.0
 #: Rows formatted per string operation: bounds the Python objects alive at once (one per value).
 _FORMAT_ROWS = 256
 #: Keys of ``meta["filters"]`` that configure the export's pipeline (the settings the session was recorded with).
 _FILTER_KEYS = ("band_hz", "mains_hz", "mains_harmonics", "rms_window_s")
+#: Session meta that leaves the file by default: how the measurement was made (ISEK reporting: devices, filters,
+#: placement), the pseudonymous code, the affected side and the dates as recorded. Key -> None for the whole value,
+#: or the sub-keys allowed. Everything else (free-text notes, an import's source file name and start time, ...)
+#: is exported only with ``include_identifying``: an allow-list, so a key added later stays out by default.
+_SHAREABLE_META = {
+    "protocol_version": None, "schema_version": None, "software_version": None, "created_utc": None, "date": None,
+    "devices": None, "placements": None, "mvic_protocol": None, "filters": None,
+    "patient": ("code", "affected_side"), "session": ("affected_side",), "imported_from": ("format",),
+}
+
+
+def shareable_meta(meta: dict) -> dict:
+    """The part of a session's ``meta`` a pseudonymous export carries (see ``_SHAREABLE_META``)."""
+    out = {}
+    for key, allowed in _SHAREABLE_META.items():
+        if key not in meta:
+            continue
+        if allowed is None:
+            out[key] = meta[key]
+        elif isinstance(meta[key], dict):
+            out[key] = {k: meta[key][k] for k in allowed if k in meta[key]}
+    return out
 
 
 def unit_suffix(unit: str) -> str:
@@ -63,46 +88,71 @@ def pipeline_config(meta: dict, rate_hz: float) -> PipelineConfig:
     return PipelineConfig(rate_hz=rate_hz, fatigue_window_s=None, **kwargs)
 
 
-@dataclass
-class _Rep:
-    trial: object
-    rep: object
-    stream_id: str
-    start: int
-    end: int
-    sumsq: np.ndarray = field(default=None)
-    n: int = 0
-    peak_env: np.ndarray = field(default=None)
+@dataclass(frozen=True)
+class SessionAnalysis:
+    """The clinical analysis behind ``repetitions.csv`` and ``trials.csv``."""
+
+    result: dict | None  # `app.analysis.session.analyze`'s result; None when the session cannot be analysed
+    note: str  # where the result comes from, or why there is none
+
+
+def session_analysis(session: Path | str) -> SessionAnalysis:
+    """The session's analysis with default settings: the run ``medius analyze --store`` kept in the file when it
+    is current (same Medius version, same settings, same result layout), else analysed now."""
+    from app.analysis.config import AnalysisConfig
+    from app.analysis.data import load_session
+    from app.analysis.session import RESULT_VERSION, analyze
+    from app.cmd_analyze import RESULT_NAME
+    from sensors.recording.writer import software_version
+
+    settings = json.loads(json.dumps(AnalysisConfig().to_dict()))
+    version = software_version()
+    with SessionReader(session) as r:
+        stored = r.analysis_results(RESULT_NAME)
+    # a source tree has no version to compare: its code may differ from the run's, so it always re-analyses
+    current = [run for run in stored if run["software_version"] == version and not version.startswith("unknown")
+               and run["params"] == settings and run["result"].get("result_version") == RESULT_VERSION]
+    if current:
+        run = current[-1]
+        return SessionAnalysis(run["result"], f"stored analysis run {run['run_id']} of {run['created_utc']}")
+    try:
+        return SessionAnalysis(analyze(load_session(session)), f"analysed at export (Medius {version})")
+    except ValueError as exc:  # AnalysisError, ProtocolError: the samples still export, the metrics cannot
+        return SessionAnalysis(None, f"not analysable: {exc}")
 
 
 def export_session_csv(session: Path | str, out_dir: Path | str, include_identifying: bool = False,
-                       progress: Callable[[str, float], None] | None = None) -> list[Path]:
+                       progress: Callable[[str, float], None] | None = None,
+                       analysis: SessionAnalysis | None = None) -> list[Path]:
     """Write the session CSV export of ``session`` into ``out_dir`` (created if needed); returns the files.
 
-    Files: ``samples_<stream>.csv`` per stream, ``repetitions.csv``, ``trials.csv``, ``events.csv`` and the
-    sidecar ``session.json``. Pseudonymous unless ``include_identifying``: only the patient code leaves the
-    session file. ``progress(file_name, fraction)`` is called as samples are written.
+    Files: ``samples_<stream>.csv`` per stream, ``repetitions.csv`` and ``trials.csv`` (the analysis's
+    per-repetition metrics and per-trial summary, `app.analysis.tables`), ``events.csv`` and the sidecar
+    ``session.json``. Pseudonymous unless ``include_identifying``: the sidecar carries `shareable_meta`, no
+    file names. ``progress(file_name, fraction)`` is called as
+    samples are written. ``analysis`` defaults to `session_analysis` of the session (which holds the whole
+    session in memory while it runs, as ``medius analyze`` does; the samples then stream block by block).
     """
+    from app.analysis.tables import REPETITION_COLUMNS, TRIAL_COLUMNS, repetition_rows, trial_rows
+
     out_dir = Path(out_dir)
     written = []
     with SessionReader(session) as r:  # a bad session fails here, before anything is created
+        analysis = analysis or session_analysis(session)
         out_dir.mkdir(parents=True, exist_ok=True)
         names = channel_names(r.streams)
-        events = r.events()
-        reps = [_Rep(e["payload"].get("trial"), e["payload"].get("rep"), e["stream_id"], int(e["index"]),
-                     int(e["payload"]["end_index"]))
-                for e in events if e["kind"] == REPETITION and e["stream_id"] and e["index"] is not None
-                and "end_index" in e["payload"]]
         configs = {}
         for s in r.streams:
             path = out_dir / f"samples_{_safe(s.stream_id)}.csv"
-            configs[s.stream_id] = _write_samples(r, s, names, path, [x for x in reps if x.stream_id == s.stream_id],
-                                                  progress)
+            configs[s.stream_id] = _write_samples(r, s, names, path, progress)
             written.append(path)
-        written.append(_write_repetitions(r, names, reps, out_dir / "repetitions.csv"))
-        written.append(_write_trials(r, events, reps, out_dir / "trials.csv"))
-        written.append(_write_events(r, events, out_dir / "events.csv"))
-        written.append(_write_sidecar(r, names, configs, include_identifying, out_dir / "session.json", written))
+        result = analysis.result
+        written.append(_write_table(out_dir / "repetitions.csv", REPETITION_COLUMNS,
+                                    repetition_rows(result) if result else []))
+        written.append(_write_table(out_dir / "trials.csv", TRIAL_COLUMNS, trial_rows(result) if result else []))
+        written.append(_write_events(r, r.events(), out_dir / "events.csv"))
+        written.append(_write_sidecar(r, names, configs, include_identifying, analysis, out_dir / "session.json",
+                                      written))
     return written
 
 
@@ -117,8 +167,7 @@ def _emg_channels(s: StreamInfo) -> list[int]:
     return [i for i, c in enumerate(s.channels) if c.kind is ChannelKind.EMG]
 
 
-def _write_samples(r: SessionReader, s: StreamInfo, names: dict, path: Path, reps: list[_Rep],
-                   progress) -> PipelineConfig | None:
+def _write_samples(r: SessionReader, s: StreamInfo, names: dict, path: Path, progress) -> PipelineConfig | None:
     emg = _emg_channels(s)
     config = pipeline_config(r.meta, s.rate_hz) if emg else None
     pipe = StreamPipeline(config, len(emg)) if emg else None
@@ -140,8 +189,6 @@ def _write_samples(r: SessionReader, s: StreamInfo, names: dict, path: Path, rep
         if i in emg:
             filt_col.append(col)
             col += 2
-    for rep in reps:
-        rep.sumsq, rep.peak_env = np.zeros(len(emg)), np.zeros(len(emg))
     total = max(1, r.n_samples(s.stream_id))
     expected = 0
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -159,13 +206,6 @@ def _write_samples(r: SessionReader, s: StreamInfo, names: dict, path: Path, rep
                 res = pipe.process(np.ascontiguousarray(phys[:, emg]))
                 out[:, filt_col] = res.filtered
                 out[:, [c + 1 for c in filt_col]] = res.envelope
-                for rep in reps:
-                    lo, hi = max(rep.start, first), min(rep.end, first + n)
-                    if lo < hi:
-                        seg = slice(lo - first, hi - first)
-                        rep.sumsq += np.sum(res.filtered[seg] ** 2, axis=0)
-                        rep.n += hi - lo
-                        rep.peak_env = np.maximum(rep.peak_env, res.envelope[seg].max(axis=0))
             for a in range(0, n, _FORMAT_ROWS):
                 part = out[a:a + _FORMAT_ROWS]
                 f.write((row_fmt * part.shape[0]) % tuple(part.ravel().tolist()))
@@ -175,51 +215,12 @@ def _write_samples(r: SessionReader, s: StreamInfo, names: dict, path: Path, rep
     return config
 
 
-def _rep_columns(r: SessionReader, names: dict) -> list[tuple[str, int, str, str]]:
-    cols = []
-    for s in r.streams:
-        for k, i in enumerate(_emg_channels(s)):
-            base, unit = names[(s.stream_id, i)], unit_suffix(s.channels[i].unit)
-            cols.append((s.stream_id, k, f"{base}_rms_{unit}", f"{base}_peak_envelope_{unit}"))
-    return cols
-
-
-def _write_repetitions(r: SessionReader, names: dict, reps: list[_Rep], path: Path) -> Path:
-    cols = _rep_columns(r, names)
+def _write_table(path: Path, columns: list[str], rows: list[dict]) -> Path:
+    """A CSV with a fixed header; missing values (withheld, not applicable) are empty cells."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["trial", "rep", "stream_id", "start_index", "end_index", "start_s", "end_s", "duration_s"]
-                   + [name for c in cols for name in c[2:]])
-        for rep in sorted(reps, key=lambda x: (x.stream_id, x.start)):
-            rate = r.stream(rep.stream_id).rate_hz
-            row = [rep.trial, rep.rep, rep.stream_id, rep.start, rep.end, f"{rep.start / rate:.6f}",
-                   f"{rep.end / rate:.6f}", f"{(rep.end - rep.start) / rate:.6f}"]
-            for sid, k, _, _ in cols:
-                if sid == rep.stream_id and rep.n:
-                    row += [f"{np.sqrt(rep.sumsq[k] / rep.n):.9g}", f"{rep.peak_env[k]:.9g}"]
-                else:
-                    row += ["", ""]
-            w.writerow(row)
-    return path
-
-
-def _write_trials(r: SessionReader, events: list[dict], reps: list[_Rep], path: Path) -> Path:
-    stops = {e["payload"].get("trial"): r.event_time_s(e) for e in events if e["kind"] == TRIAL_STOP}
-    markers = [r.event_time_s(e) for e in events if e["kind"] == MARKER]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["trial", "type", "muscle", "side", "planned_repetitions", "start_s", "stop_s", "duration_s",
-                    "n_repetitions", "n_markers"])
-        for e in events:
-            if e["kind"] != TRIAL_START:
-                continue
-            p = e["payload"]
-            start, stop = r.event_time_s(e), stops.get(p.get("trial"))
-            in_trial = (lambda t: t is not None and start <= t <= stop) if stop is not None else (lambda t: False)
-            w.writerow([p.get("trial", ""), p.get("type", ""), p.get("muscle") or "", p.get("side") or "",
-                        "" if p.get("repetitions") is None else p["repetitions"], f"{start:.6f}",
-                        "" if stop is None else f"{stop:.6f}", "" if stop is None else f"{stop - start:.6f}",
-                        sum(1 for x in reps if x.trial == p.get("trial")), sum(1 for t in markers if in_trial(t))])
+        w = csv.DictWriter(f, fieldnames=columns, restval="", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
     return path
 
 
@@ -258,9 +259,12 @@ def _processing(s: StreamInfo, cfg: PipelineConfig | None) -> dict | None:
     }
 
 
-def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identifying: bool, path: Path,
-                   files: list[Path]) -> Path:
-    session_meta = {k: v for k, v in r.meta.items() if k not in ("patient_code", "identifying")}
+def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identifying: bool,
+                   analysis: SessionAnalysis, path: Path, files: list[Path]) -> Path:
+    if include_identifying:
+        session_meta = {k: v for k, v in r.meta.items() if k not in ("patient_code", "identifying")}
+    else:
+        session_meta = shareable_meta(r.meta)
     streams = []
     for s in r.streams:
         cfg = configs.get(s.stream_id)
@@ -278,14 +282,20 @@ def _write_sidecar(r: SessionReader, names: dict, configs: dict, include_identif
         })
     doc = {
         "format": "medius session CSV export", "format_version": EXPORT_FORMAT_VERSION,
-        "source_file": Path(r.path).name, "patient_code": r.meta.get("patient_code"),
+        "patient_code": r.meta.get("patient_code"),
         "schema_version": r.schema_version, "recorded_with": r.meta.get("software_version"),
         "session": session_meta, "streams": streams,
         "files": [p.name for p in files] + [path.name],
-        "repetition_metrics": "rms of the filtered signal and peak of the envelope over each recorded repetition; "
-                              "further per-repetition metrics are added by the analysis once it has run",
+        "analysis": {
+            "source": analysis.note,
+            "settings": analysis.result["config"] if analysis.result else None,
+            "warnings": analysis.result["warnings"] if analysis.result else [],
+            "files": "repetitions.csv: per-repetition metrics; trials.csv: per-trial summary (README: Session CSV "
+                     "export; definitions in docs/analysis.md)",
+        },
     }
-    if include_identifying:
+    if include_identifying:  # a session file's name is often the patient's
+        doc["source_file"] = Path(r.path).name
         doc["identifying"] = r.meta.get("identifying")
     path.write_text(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

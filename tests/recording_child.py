@@ -1,10 +1,12 @@
-"""Subprocess side of the crash tests in test_recording.py: records a deterministic ramp source.
+"""Subprocess side of the crash tests in test_recording.py.
 
-``python recording_child.py kill PATH`` records in real time (2 kHz, 10 ms frames) and prints the end index of
-every frame handed to the recorder, until killed. ``python recording_child.py diskfull PATH LIMIT_BYTES`` records
-as fast as possible under RLIMIT_FSIZE and prints the recorder's error event as JSON.
+``python recording_child.py kill PATH SEED`` records the simulator (``SimConfig(seed=SEED)``) in real time
+through the live `Recorder` and prints the end index of every EMG frame handed to the recorder, until killed.
+``python recording_child.py diskfull PATH LIMIT_BYTES`` records a deterministic ramp as fast as possible under
+RLIMIT_FSIZE and prints the recorder's error event as JSON.
 """
 
+import asyncio
 import json
 import resource
 import signal
@@ -14,6 +16,7 @@ import time
 import numpy as np
 
 from sensors.recording import Recorder
+from sensors.sim import SimConfig, Simulator, SimulatorSource
 from sensors.stream import ChannelInfo, Frame, StreamInfo
 
 RATE_HZ = 2000.0
@@ -34,17 +37,19 @@ def ramp_frame(first_index: int) -> Frame:
     return Frame("emg", first_index, counts)
 
 
-def record_until_killed(path: str) -> None:
-    rec = Recorder(path, {"patient_code": "KILL"}, [STREAM])
-    t0 = time.monotonic()
-    index = 0
-    while True:
-        rec.put(ramp_frame(index))
-        index += FRAME_N
-        print(index, flush=True)
-        delay = t0 + index / RATE_HZ - time.monotonic()  # pace against the start clock
-        if delay > 0:
-            time.sleep(delay)
+def record_simulator_until_killed(path: str, seed: int) -> None:
+    sim = Simulator(SimConfig(seed=seed))
+    rec = Recorder(path, {"patient_code": "KILL"})  # the source's STREAMS event declares the streams
+
+    async def run() -> None:
+        source = SimulatorSource(sim, speed=1.0)  # real time, as a live session
+        await source.start()
+        async for item in source.items():
+            rec.put(item)
+            if isinstance(item, Frame) and item.stream_id == "emg":
+                print(item.first_index + item.counts.shape[0], flush=True)
+
+    asyncio.run(run())
 
 
 def record_until_disk_full(path: str, limit_bytes: int) -> None:
@@ -64,6 +69,6 @@ def record_until_disk_full(path: str, limit_bytes: int) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "kill":
-        record_until_killed(sys.argv[2])
+        record_simulator_until_killed(sys.argv[2], int(sys.argv[3]))
     else:
         record_until_disk_full(sys.argv[2], int(sys.argv[3]))

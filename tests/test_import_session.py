@@ -3,6 +3,8 @@ physical values, with muscles and sides from the map, rates, gaps and events; fa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -45,11 +47,11 @@ def _physical_with_gaps(rec, sid: str) -> np.ndarray:
 @pytest.mark.parametrize("fmt", sorted(CASES))
 def test_round_trip_real_files(tmp_path, fmt):
     src, cmap = CASES[fmt]
-    out = import_file(src, cmap, tmp_path / "s.medius", meta={"patient_code": "P-1"})
+    out = import_file(src, cmap, tmp_path / "s.medius", patient_code="P-1")
     assert out == tmp_path / "s.medius" and os.listdir(tmp_path) == ["s.medius"]
     rec = read_any(src)
     with SessionReader(out) as r:
-        assert r.meta["patient_code"] == "P-1"
+        assert r.meta["patient_code"] == "P-1" and r.meta["patient"]["code"] == "P-1"
         assert r.meta["imported_from"]["format"] == fmt and r.meta["imported_from"]["file"] == src.name
         assert [s.stream_id for s in r.streams] == [s.stream_id for s in rec.streams]
         for s_in, s_out in zip(rec.streams, r.streams):
@@ -155,11 +157,14 @@ def test_failure_while_writing_removes_the_temporary_session(tmp_path, monkeypat
 def test_gui_path_read_then_write(tmp_path):
     rec = read_any(DATA / "opensignals" / "emg_bursts.h5")
     (only,) = rec.streams
-    out = write_session(rec, {"PORT3_CHN1": ("gluteus_medius", "left")}, tmp_path / "g.medius", {"patient_code": "X"})
+    out = write_session(rec, {"PORT3_CHN1": ("gluteus_medius", "left")}, tmp_path / "g.medius",
+                         {"devices": ["PLUX biosignalsplux"]}, "X", "left")
     with SessionReader(out) as r:
         assert r.stream(only.stream_id).channels[0].muscle == "gluteus_medius"
         np.testing.assert_array_equal(r.read_counts(only.stream_id), rec.counts[only.stream_id])
         assert r.meta["imported_from"]["source"]["info_json"]["Sample Rate"] == "1000 Hz"
+        assert r.meta["devices"] == ["PLUX biosignalsplux"]
+        assert r.meta["patient"] == {"code": "X", "affected_side": "left", "notes": ""}
 
 
 def test_existing_output_is_never_overwritten(tmp_path):
@@ -196,4 +201,40 @@ def test_cli_import(tmp_path, capsys):
     csv = tmp_path / "r.csv"
     csv.write_text("1\n2\n3\n")
     assert main(["import", str(csv), "--map", "1=tfl:left", "--rate", "0", "--out", str(tmp_path / "z.medius")]) == 1
-    assert "r.csv: given rate 0.0 Hz is not a usable rate" in capsys.readouterr().err
+    assert "r.csv: given rate 0 Hz is not a usable rate" in capsys.readouterr().err
+
+
+def test_imported_session_is_analysed_and_reported_end_to_end(tmp_path, capsys):
+    """The import must give the analysis what it needs (a patient code): analyze and report run on it as on a
+    native session. Without --patient the code is derived from the file's bytes and announced on stderr."""
+    src = DATA / "delsys_trigno_csv" / "truncated_trigno_sample.csv"
+    out = tmp_path / "imp.medius"
+    assert main(["import", str(src), "--map", "EMG 10=gluteus_medius:right", "EMG 11=tfl:right", "--out", str(out)]) == 0
+    expected_code = "IMPORT-" + hashlib.sha256(src.read_bytes()).hexdigest()[:8]
+    assert expected_code in capsys.readouterr().err
+    res_json = tmp_path / "a.json"
+    assert main(["analyze", str(out), "--json", str(res_json), "--jobs", "1"]) == 0
+    (result,) = json.loads(res_json.read_text())["sessions"]
+    assert result["session"]["patient_code"] == expected_code and result["session"]["affected_side"] is None
+    assert sorted(result["muscles"]) == ["gluteus_medius_right", "tfl_right"]
+    assert result["muscles"]["tfl_right"]["rate_hz"] == pytest.approx(1259.259, abs=1e-3)  # Delsys header rate
+    pdf = tmp_path / "r.pdf"
+    assert main(["report", str(out), "--pdf", str(pdf)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+    # with a code and an affected side: stored where the protocol reads them, and used by the analysis
+    out2 = tmp_path / "imp2.medius"
+    assert main(["import", str(DATA / "opensignals" / "emg_bursts.h5"), "--map", "PORT3_CHN1=gluteus_medius:left",
+                 "--patient", "KNEE-07", "--affected-side", "left", "--out", str(out2)]) == 0
+    assert "no --patient given" not in capsys.readouterr().err
+    with SessionReader(out2) as r:
+        assert r.meta["patient_code"] == "KNEE-07"
+        assert r.meta["patient"] == {"code": "KNEE-07", "affected_side": "left", "notes": ""}
+    assert main(["analyze", str(out2), "--json", str(res_json), "--jobs", "1"]) == 0
+    (result,) = json.loads(res_json.read_text())["sessions"]
+    assert (result["session"]["patient_code"], result["session"]["affected_side"]) == ("KNEE-07", "left")
+    assert list(result["muscles"]) == ["gluteus_medius_left"]
+    capsys.readouterr()
+    assert main(["import", str(src), "--map", "EMG 10=tfl:left", "--patient", "  ", "--out", str(tmp_path / "x.medius")]) == 1
+    assert "patient code must be a non-empty" in capsys.readouterr().err
+    assert not (tmp_path / "x.medius").exists()

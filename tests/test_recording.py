@@ -14,6 +14,7 @@ import pytest
 
 from sensors.recording import (
     MARKER, TRIAL_START, Recorder, RecordingError, SessionReader, SessionWriter, store_analysis_result)
+from sensors.sim import SimConfig, Simulator
 from sensors.stream import ChannelInfo, Event, EventKind, Frame, StreamInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,24 +217,35 @@ def _check_ramp(path, n_expected_min):
 
 
 def test_kill_9_loses_at_most_one_second(tmp_path):
+    """A subprocess records the simulator in real time and is SIGKILLed after 2.5 s of data: the file opens as it
+    is, indices run without a gap, and every sample handed over more than 1 s (of data) before the kill is there,
+    equal to the simulator's own samples for those indices."""
     path = tmp_path / "killed.medius"
-    proc = subprocess.Popen([sys.executable, str(CHILD), "kill", str(path)], stdout=subprocess.PIPE, text=True,
-                            env=_child_env())
+    seed, rate_hz = 5, 2000
+    proc = subprocess.Popen([sys.executable, str(CHILD), "kill", str(path), str(seed)], stdout=subprocess.PIPE,
+                            text=True, env=_child_env())
     last = 0
-    start = time.monotonic()
     try:
         for line in proc.stdout:
             last = int(line)
-            if time.monotonic() - start > 4.0 and last >= 6000:
+            if last >= 2.5 * rate_hz:  # more than one commit period: something must be durable
                 break
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
-    assert last >= 6000
+    assert last >= 2.5 * rate_hz
     assert (tmp_path / "killed.medius-wal").exists()  # really crashed mid-recording: recovery is SQLite's job
-    rate_hz = 2000
-    n = _check_ramp(path, last - rate_hz)  # every sample handed over more than 1 s (of data) before the kill
+    sim = Simulator(SimConfig(seed=seed))
+    with SessionReader(path) as r:
+        assert [s.stream_id for s in r.streams] == ["emg", "imu"]
+        n = r.n_samples("emg")
+        assert r.gaps("emg") == [] and r.gaps("imu") == []  # indices continuous (the default config loses nothing)
+        assert n >= last - rate_hz
+        np.testing.assert_array_equal(r.read_counts("emg"), sim.emg_counts(0, n))
+        n_imu = r.n_samples("imu")
+        assert n_imu >= (last - rate_hz) * sim.config.imu_rate_hz / rate_hz - sim.config.packet_samples
+        np.testing.assert_array_equal(r.read_counts("imu"), sim.imu_counts(0, n_imu))
 
 
 def test_disk_full_stops_with_error_event_and_keeps_committed_data(tmp_path):

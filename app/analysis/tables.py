@@ -5,13 +5,22 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from sensors.stream import MUSCLES
+
 MEASURE_COLUMNS = ["source", "patient_code", "date", "scope", "trial_id", "movement", "measure", "unit", "n", "mean",
                    "sd", "ci95_low", "ci95_high"]
 REP_COLUMNS = ["source", "patient_code", "date", "scope", "trial_id", "movement", "rep", "start_s", "stop_s",
                "measure", "unit", "value"]
+#: session CSV export ``repetitions.csv``: one row per repetition the analysis found, its measures as columns
+REPETITION_COLUMNS = ["trial_id", "side", "movement", "rep", "start_s", "stop_s",
+                      *[f"{m}_{q}" for m in MUSCLES for q in ("peak_pct_mvic", "rms_pct_mvic")],
+                      "gmed_tfl_ratio", "gmed_minus_tfl_pct_mvic", "gmed_onset_minus_tfl_ms", "coactivation_index_pct"]
+#: session CSV export ``trials.csv``: one row per trial and measure (the measure rows that belong to a trial)
+TRIAL_COLUMNS = ["trial_id", "type", "side", "muscle", "movement", "start_s", "stop_s", "scope", "measure", "unit", "n",
+                 "mean", "sd", "ci95_low", "ci95_high"]
 
 
-_SUFFIX_UNITS = (("_pct_per_s", "pct_per_s"), ("_hz_per_s", "Hz_per_s"), ("_uv_rms", "uV"), ("_uv", "uV"),
+_SUFFIX_UNITS = (("_pct_mvic", "pct_mvic"), ("_pct_per_s", "pct_per_s"), ("_hz_per_s", "Hz_per_s"), ("_uv_rms", "uV"), ("_uv", "uV"),
                  ("_pct", "pct"), ("_db", "dB"), ("_hz", "Hz"), ("_ms", "ms"), ("_s", "s"), ("_ratio", "fraction"))
 
 
@@ -21,6 +30,10 @@ def unit_of(name: str) -> str:
         if name.endswith(suffix):
             return unit
     return ""
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _summaries(scope: str, trial_id: str, rec: dict):
@@ -38,12 +51,16 @@ def rows(result: dict) -> tuple[list[dict], list[dict]]:
     for key, m in result["muscles"].items():
         for tid, t in m["trials"].items():
             items.append((key, tid, t, None))
+            for name, v in t.items():  # single values of the trial: an MVIC's or hold's %MVIC, a rest's RMS, slopes
+                if _number(v):
+                    measures.append({**base, "scope": key, "trial_id": tid, "movement": t.get("movement", ""),
+                                     "measure": name, "unit": unit_of(name), "n": 1, "mean": v})
             for q, v in (t.get("quality") or {}).items():
                 if not isinstance(v, list):
                     measures.append({**base, "scope": key, "trial_id": tid, "movement": t.get("movement", ""),
                                      "measure": q, "unit": unit_of(q), "n": 1, "mean": v})
             for name, v in (t.get("fatigue") or {}).items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if _number(v):
                     measures.append({**base, "scope": key, "trial_id": tid, "movement": t.get("movement", ""),
                                      "measure": name, "unit": unit_of(name), "n": 1, "mean": v})
     for side, sd in result["sides"].items():
@@ -69,6 +86,39 @@ def rows(result: dict) -> tuple[list[dict], list[dict]]:
                                      "measure": f"{name}:{k}", "unit": "pct" if k.endswith("pct") else name, "n": 1,
                                      "mean": c[k]})
     return measures, reps
+
+
+def repetition_rows(result: dict) -> list[dict]:
+    """One dict per repetition (keys of `REPETITION_COLUMNS`), in trial order: the per-repetition values of
+    `rows` side by side. A repetition whose measures were withheld keeps its times and leaves them out."""
+    order = {t["trial_id"]: i for i, t in enumerate(result["session"]["trials"])}
+    table = {}
+    for side, sd in result["sides"].items():
+        for tid, t in sd["trials"].items():
+            for i, rt in enumerate(t.get("reps") or [], 1):
+                table[(tid, i)] = {"trial_id": tid, "side": side, "movement": t["movement"], "rep": i,
+                                   "start_s": rt["start_s"], "stop_s": rt["stop_s"]}
+    for r in rows(result)[1]:
+        m = result["muscles"].get(r["scope"])
+        column = f"{m['muscle']}_{r['measure']}" if m else r["measure"]
+        # the columns are fixed so the file's layout is stable; a new per-rep measure needs a new documented column
+        if column in REPETITION_COLUMNS:
+            table[(r["trial_id"], r["rep"])][column] = r["value"]
+    return [table[k] for k in sorted(table, key=lambda k: (order[k[0]], k[1]))]
+
+
+def trial_rows(result: dict) -> list[dict]:
+    """One dict per trial and measure (keys of `TRIAL_COLUMNS`), in trial order: the measure rows of `rows` that
+    belong to a trial (the side comparisons span trials and are left out), with the trial's type, side and times."""
+    trials = {t["trial_id"]: t for t in result["session"]["trials"]}
+    order = {tid: i for i, tid in enumerate(trials)}
+    out = []
+    for m in rows(result)[0]:
+        t = trials.get(m["trial_id"])
+        if t is not None:
+            out.append({**{k: t[k] for k in ("trial_id", "type", "side", "muscle", "movement", "start_s", "stop_s")},
+                        **{k: m.get(k) for k in TRIAL_COLUMNS[7:]}})
+    return sorted(out, key=lambda r: order[r["trial_id"]])  # stable: measures keep their order within a trial
 
 
 def write_csv(results: list[dict], folder: Path) -> None:

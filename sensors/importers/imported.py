@@ -187,5 +187,5 @@ def check_rate(path: Path, rate_hz: float, what: str = "sampling rate") -> float
     except (TypeError, ValueError):
         raise ImportFormatError(path, f"{what} {rate_hz!r} is not a number") from None
     if not (np.isfinite(rate) and 0 < rate <= MAX_RATE_HZ):
-        raise ImportFormatError(path, f"{what} {rate_hz!r} Hz is not a usable rate (must be > 0 and <= {MAX_RATE_HZ:g})")
+        raise ImportFormatError(path, f"{what} {rate:g} Hz is not a usable rate (must be > 0 and <= {MAX_RATE_HZ:g})")
     return rate

@@ -80,6 +80,8 @@ def import_file(
     out_path: str | os.PathLike,
     rate_hz: float | None = None,
     meta: dict | None = None,
+    patient_code: str | None = None,
+    affected_side: str | None = None,
 ) -> Path:
     """Import a recording from another system into a new session file (`read_any` + `write_session`).
 
@@ -96,7 +98,13 @@ def import_file(
     rate_hz : float, optional
         Sampling rate for formats that do not state one (see `read_any`).
     meta : dict, optional
-        Extra session metadata (e.g. ``patient_code``), stored beside the import's provenance.
+        Extra session metadata (e.g. ``date``, ``devices``), stored beside the import's provenance.
+    patient_code : str, optional
+        The clinic's pseudonymous patient code. Without one the session gets ``IMPORT-`` and the first 8 hex
+        digits of the SHA-256 of the source file's bytes: the analysis needs a code, this one is stable for the
+        file and says nothing about the person.
+    affected_side : {'left', 'right'}, optional
+        The patient's affected side, for the symmetry measures.
 
     Returns
     -------
@@ -107,17 +115,25 @@ def import_file(
     ------
     ImportFormatError
         The file or the channel map cannot be imported; nothing is written.
+    ValueError
+        ``patient_code`` is blank or ``affected_side`` is not a side; nothing is written.
     FileExistsError, FileNotFoundError
         ``out_path`` exists, or its folder does not.
     RecordingError, OSError
         Writing the session failed (disk full, permissions); the temporary file is removed.
     """
     _check_out(Path(out_path))
-    return write_session(read_any(path, rate_hz), channel_map, out_path, meta)
+    _check_patient(patient_code, affected_side)
+    return write_session(read_any(path, rate_hz), channel_map, out_path, meta, patient_code, affected_side)
 
 
 def write_session(
-    rec: ImportedRecording, channel_map: dict[str, tuple[str, str]], out_path: str | os.PathLike, meta: dict | None = None
+    rec: ImportedRecording,
+    channel_map: dict[str, tuple[str, str]],
+    out_path: str | os.PathLike,
+    meta: dict | None = None,
+    patient_code: str | None = None,
+    affected_side: str | None = None,
 ) -> Path:
     """Write an already-read recording as a new session file; for a GUI that showed ``rec``'s channels first.
 
@@ -125,14 +141,19 @@ def write_session(
     """
     out = Path(out_path)
     _check_out(out)
+    _check_patient(patient_code, affected_side)
     streams = apply_channel_map(rec, channel_map)
+    sha256 = _sha256(rec.path)
+    code = patient_code.strip() if patient_code else f"IMPORT-{sha256[:8]}"
+    # the keys app.protocol.SessionProtocol.from_file reads: the patient dict, and the code on its own
     session_meta = {
-        "patient_code": None,
         **(meta or {}),
+        "patient_code": code,
+        "patient": {"code": code, "affected_side": affected_side, "notes": ""},
         "imported_from": {
             "file": rec.path.name,
             "format": rec.format,
-            "sha256": _sha256(rec.path),
+            "sha256": sha256,
             "notes": rec.notes,
             "stream_start_s": rec.start_s,
             "source": rec.meta,
@@ -160,6 +181,13 @@ def write_session(
             leftover.unlink(missing_ok=True)
         raise
     return out
+
+
+def _check_patient(patient_code: str | None, affected_side: str | None) -> None:
+    if patient_code is not None and (not isinstance(patient_code, str) or not patient_code.strip()):
+        raise ValueError(f"patient code must be a non-empty pseudonymous code, got {patient_code!r}")
+    if affected_side is not None and affected_side not in SIDES:
+        raise ValueError(f"affected side must be one of {', '.join(SIDES)}, got {affected_side!r}")
 
 
 def _check_out(out: Path) -> None:

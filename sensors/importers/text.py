@@ -75,7 +75,7 @@ def uniform_rate(path: Path, t_s: np.ndarray, what: str, hint: str = "") -> floa
     dt = np.diff(t_s)
     if not (dt > 0).all():
         k = int(np.argmin(dt > 0))
-        raise ImportFormatError(path, f"{what}: time does not increase at sample {k + 1} ({t_s[k]!r} -> {t_s[k + 1]!r})")
+        raise ImportFormatError(path, f"{what}: time does not increase at sample {k + 1} ({t_s[k]:g} -> {t_s[k + 1]:g} s)")
     period = (t_s[-1] - t_s[0]) / (n - 1)
     resid = t_s - (t_s[0] + period * np.arange(n))
     worst = int(np.argmax(np.abs(resid)))
