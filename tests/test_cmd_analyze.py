@@ -88,3 +88,28 @@ def test_store_in_session_file(tmp_path):
     with SessionReader(path) as reader:
         (run,) = reader.analysis_results("clinical_analysis")
     assert run["result"] == json.loads(out.read_text())["sessions"][0]
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_mvic_source_and_unwritable_outputs(folder, tmp_path, capsys):
+    session = str(sorted(folder.glob("*.medius"))[0])
+    bad = tmp_path / "bad.medius"
+    bad.write_text("not a session")
+    capsys.readouterr()
+    assert main(["analyze", session, "--mvic-from", str(bad), "--jobs", "1"]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"medius analyze: --mvic-from: {bad}: not a readable Medius session: "
+        "not an SQLite database (no SQLite header)\n")
+
+    missing = tmp_path / "no_such_dir" / "a.json"
+    assert main(["analyze", session, "--json", str(missing), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err.split("\n", 1)[1]  # after the progress bar's line
+    assert _one_line(err) == f"medius analyze: {missing}: cannot write the JSON: No such file or directory\n"
+
+    assert main(["analyze", session, "--json", str(tmp_path), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err.split("\n", 1)[1]
+    assert _one_line(err) == f"medius analyze: {tmp_path}: cannot write the JSON: Is a directory\n"

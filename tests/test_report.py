@@ -41,3 +41,24 @@ def test_report_reuses_earlier_mvic(tmp_path):
     pdf = tmp_path / "r.pdf"
     assert main(["report", str(later), "--pdf", str(pdf), "--mvic-from", str(early)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_report_bad_inputs_one_line(tmp_path, capsys):
+    good = tmp_path / "good.medius"
+    S.build(good, seed=23, n_reps=3, date="2026-11-25")
+    bad = tmp_path / "bad.medius"
+    bad.write_text("not a session")
+    unreadable = f"{bad}: not a readable Medius session: not an SQLite database (no SQLite header)"
+    capsys.readouterr()
+    assert main(["report", str(bad), "--pdf", str(tmp_path / "x.pdf")]) == 2
+    assert _one_line(capsys.readouterr().err) == f"medius report: {unreadable}\n"
+    assert main(["report", str(good), "--pdf", str(tmp_path / "x.pdf"), "--history", str(bad)]) == 2
+    assert _one_line(capsys.readouterr().err) == f"medius report: {unreadable}\n"
+    assert main(["report", str(good), "--pdf", str(tmp_path / "x.pdf"), "--mvic-from", str(bad)]) == 2
+    assert _one_line(capsys.readouterr().err) == f"medius report: {unreadable}\n"
+
