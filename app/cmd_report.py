@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from app.report import write_report
 
     app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 (fonts need an application)
-    write_report(result, session, args.pdf, trends)
+    try:
+        write_report(result, session, args.pdf, trends)
+    except OSError as exc:
+        print(f"medius report: {exc}", file=sys.stderr)
+        return 1
     print(f"report written to {args.pdf}")
     return 0

@@ -62,3 +62,28 @@ def test_report_bad_inputs_one_line(tmp_path, capsys):
     assert main(["report", str(good), "--pdf", str(tmp_path / "x.pdf"), "--mvic-from", str(bad)]) == 2
     assert _one_line(capsys.readouterr().err) == f"medius report: {unreadable}\n"
 
+
+def test_report_unwritable_pdf(tmp_path, capfd):
+    good = tmp_path / "good.medius"
+    S.build(good, seed=24, n_reps=3, date="2026-11-25")
+    capfd.readouterr()
+    target = tmp_path / "no_such_dir" / "r.pdf"
+    assert main(["report", str(good), "--pdf", str(target)]) == 1
+    out, err = capfd.readouterr()  # capfd: Qt's own warnings go to the process's stderr, not sys.stderr
+    assert "report written" not in out and "Painter" not in err
+    assert _one_line(err) == f"medius report: {target}: cannot write the PDF: No such file or directory\n"
+    assert main(["report", str(good), "--pdf", str(tmp_path)]) == 1
+    assert _one_line(capfd.readouterr().err) == f"medius report: {tmp_path}: cannot write the PDF: Is a directory\n"
+
+
+def test_painter_that_cannot_start_raises(tmp_path, monkeypatch):
+    """Behind the path check, the painter's own state is checked too (e.g. a file removed in between)."""
+    import pytest
+    from PySide6.QtGui import QGuiApplication
+
+    import app.report as report
+
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841
+    monkeypatch.setattr(report.QPainter, "isActive", lambda self: False)
+    with pytest.raises(OSError, match="Qt could not start painting"):
+        report._Doc(tmp_path / "r.pdf", "t")
