@@ -45,3 +45,19 @@ def test_sem_and_srd():
     # clinical.md section 11: CV 5.64 % read as SEM -> SRD 15.6 %
     assert smallest_real_difference(5.64) == pytest.approx(15.63, abs=0.01)
     assert math.isnan(sem_from_repeats([[1.0]]))
+
+
+def test_slope_se_from_residuals_matches_scipy():
+    from app.analysis.measures import slope_pct_per_s
+
+    rng = np.random.default_rng(5)
+    t = np.arange(40) * 0.5
+    for v in (80.0 - 0.2 * t + rng.normal(0, 1.5, t.size),  # a fatiguing MDF series
+              80.0 + 0.05 * (t - t.mean()) ** 2):  # symmetric in time: slope exactly 0, residuals not
+        pct, raw, r, se = slope_pct_per_s(t, v)
+        ref = stats.linregress(t, v)
+        initial = ref.intercept + ref.slope * t[0]
+        assert raw == pytest.approx(ref.slope, abs=1e-12)  # 0 for the second series (the old r-based SE: NaN)
+        assert pct == pytest.approx(100 * ref.slope / initial, abs=1e-10)
+        assert se == pytest.approx(100 * ref.stderr / initial, rel=1e-9)
+        assert math.isfinite(se) and se > 0
