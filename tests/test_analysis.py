@@ -13,7 +13,7 @@ from app.analysis.data import AnalysisError, load_session
 from app.analysis.measures import coactivation_index
 from app.analysis.quality import mains_ratio
 from app.analysis.session import analyze
-from app.analysis.stats import ratio, symmetry_index
+from app.analysis.stats import activation_ratio, symmetry_index
 from dsp.reps import match_segments
 
 
@@ -138,7 +138,7 @@ def test_ratio_fixture_two_noise_channels():
     t = rng.standard_normal(120000) * 0.31 * mvc_t
     pct_g = centred_rms(g, rate, 0.5).mean() / mvc_g * 100
     pct_t = centred_rms(t, rate, 0.5).mean() / mvc_t * 100
-    assert ratio(pct_g, pct_t) == pytest.approx(1.16, rel=0.01)
+    assert activation_ratio(pct_g, pct_t) == pytest.approx(1.16, rel=0.01)
 
 
 def test_coactivation_index_hand_values():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from app.analysis.stats import (limb_symmetry_index, ratio, sem_from_repeats, smallest_real_difference, summarise,
-                                symmetry_index)
+from app.analysis.stats import (activation_ratio, limb_symmetry_index, sem_from_repeats, smallest_real_difference,
+                                summarise, symmetry_index)
 
 
 def test_symmetry_fixture_clinical_md():
@@ -17,10 +17,15 @@ def test_symmetry_fixture_clinical_md():
 
 
 def test_ratio_fixture_and_guards():
-    assert ratio(36.0, 31.0) == pytest.approx(1.16, rel=0.01)
-    assert math.isnan(ratio(10.0, 2.0))  # TFL barely active: ratio withheld
+    assert activation_ratio(36.0, 31.0) == pytest.approx(36 / 31)
+    assert math.isnan(activation_ratio(10.0, 2.0))  # TFL barely active: ratio withheld
+    assert activation_ratio(10.0, 5.0) == 2.0 and math.isnan(activation_ratio(10.0, 4.99))  # guard at 5 %MVIC
+    assert math.isnan(activation_ratio(float("nan"), 30.0))
     assert math.isnan(symmetry_index(2.0, 3.0))
+    assert symmetry_index(4.0, 6.0) == pytest.approx(-40.0)  # mean exactly 5 %MVIC: still compared
+    assert math.isnan(symmetry_index(4.0, 5.98))
     assert math.isnan(limb_symmetry_index(30.0, 1.0))
+    assert limb_symmetry_index(3.0, 5.0) == pytest.approx(60.0)
     assert math.isnan(symmetry_index(float("nan"), 30.0))
 
 

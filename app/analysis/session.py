@@ -17,7 +17,7 @@ from app.analysis.config import AnalysisConfig
 from app.analysis.data import AnalysisError, EmgChannel, SessionData
 from app.analysis.quality import (mains_ratio, packet_loss_pct, rms, saturation_pct, snr_db, spectral_withheld)
 from app.analysis.repetitions import find_repetitions
-from app.analysis.stats import limb_symmetry_index, ratio, summarise, symmetry_index
+from app.analysis.stats import activation_ratio, limb_symmetry_index, summarise, symmetry_index
 from app.protocol import Trial, TrialType, other_side
 
 RESULT_VERSION = 1
@@ -315,7 +315,7 @@ def _exercise_side(trial: Trial, reps, per_muscle: dict, cfg: AnalysisConfig) ->
         return out
     g = np.array(rg["rms_pct_mvic"]["per_rep"])
     t = np.array(rt["rms_pct_mvic"]["per_rep"])
-    out["gmed_tfl_ratio"] = summary([ratio(a, b, cfg.min_activation_pct) for a, b in zip(g, t)], "ratio")
+    out["gmed_tfl_ratio"] = summary([activation_ratio(a, b, cfg.min_activation_pct) for a, b in zip(g, t)], "ratio")
     out["gmed_minus_tfl_pct_mvic"] = summary(g - t, "pct_mvic")
     rate = cg.ch.rate_hz
     coact, onset = [], []
