@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class AnalysisConfig:
     band_hz: tuple[float, float] = (20.0, 450.0)  # EMG band-pass (upper edge lowered by dsp below 1 kHz rates)
-    mains_hz: float | None = None  # notch for amplitude work; None: no notch (spectra are never notched)
+    mains_hz: float | None = None  # notch for amplitude work; None: the session's recorded mains, if any (spectra never notched)
     amplitude_window_s: float = 0.5  # centred moving RMS for the MVIC peak AND the exercise %MVIC (same processing)
     onset_window_s: float = 0.05  # moving average of |EMG| for onsets: short, so latency is not smeared
     onset_k_sd: float = 3.0  # onset threshold = rest mean + k SD of the same test function (Hodges & Bui 1996)

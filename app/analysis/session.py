@@ -7,6 +7,7 @@ next to them. No wording here judges the patient: numbers, spreads, side differe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -85,6 +86,12 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
         JSON-ready result (see docs/analysis.md for the layout).
     """
     cfg = cfg or AnalysisConfig()
+    # the notch the user asked for wins; otherwise the mains the session was recorded at (its meta), so hum
+    # does not count as muscle activity just because nobody repeated the setting
+    notch_from = "option" if cfg.mains_hz else "none"
+    if cfg.mains_hz is None and session.recorded_mains_hz:
+        cfg = dataclasses.replace(cfg, mains_hz=session.recorded_mains_hz)
+        notch_from = "session_meta"
     proto = session.protocol
     channels = session.emg_channels()
     if not channels:
@@ -162,6 +169,7 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
                             start_s=t.start_s, stop_s=t.stop_s) for t in proto.trials],
         },
         "config": cfg.to_dict(),
+        "mains_notch": {"mains_hz": cfg.mains_hz, "from": notch_from},
         "muscles": muscles,
         "sides": sides,
         "symmetry": _symmetry(proto.patient.affected_side, muscles, sides, cfg),
