@@ -87,3 +87,42 @@ def test_painter_that_cannot_start_raises(tmp_path, monkeypatch):
     monkeypatch.setattr(report.QPainter, "isActive", lambda self: False)
     with pytest.raises(OSError, match="Qt could not start painting"):
         report._Doc(tmp_path / "r.pdf", "t")
+
+
+def test_report_prints_the_numbers_analyze_gives(tmp_path):
+    """The GUI's review tab and the CLI draw this report from the same result as `medius analyze --json`:
+    the values printed on the summary page must be the JSON's, rounded as stated."""
+    import json
+    from pathlib import Path
+
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtPdf import QPdfDocument
+
+    demo = Path(__file__).resolve().parents[1] / "recordings" / "demo.medius"
+    js, pdf = tmp_path / "demo.json", tmp_path / "demo.pdf"
+    assert main(["analyze", str(demo), "--json", str(js), "--jobs", "1"]) == 0
+    assert main(["report", str(demo), "--pdf", str(pdf)]) == 0
+    r = json.loads(js.read_text())["sessions"][0]
+
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841
+    doc = QPdfDocument()
+    assert doc.load(str(pdf)) == QPdfDocument.Error.None_
+    text = " ".join(doc.getAllText(0).text().split())  # page 1, line breaks as spaces
+
+    checked = 0
+    for side, sd in r["sides"].items():
+        for tid, trial in sd["trials"].items():
+            ratio = trial["gmed_tfl_ratio"]
+            assert (f"{ratio['mean']:.2f} [{ratio['ci95_low']:.2f}, {ratio['ci95_high']:.2f}] (n={ratio['n']})"
+                    in text)
+            for muscle in ("gluteus_medius", "tfl"):
+                s = r["muscles"][f"{muscle}_{side}"]["trials"][tid]["rms_pct_mvic"]
+                assert f"{s['mean']:.1f} ± {s['sd']:.1f} (n={s['n']})" in text
+                checked += 1
+    for mv, entry in r["symmetry"]["movements"].items():
+        for key in ("gluteus_medius_rms_pct_mvic", "tfl_rms_pct_mvic", "gmed_tfl_ratio"):
+            c = entry[key]
+            assert f"A {c['affected']['mean']:.2f} vs U {c['unaffected']['mean']:.2f}" in text
+            assert f"SI {c['si_pct']:.1f} %, LSI {c['lsi_pct']:.1f} %" in text
+            checked += 1
+    assert checked >= 7  # the demo: one movement on both sides
