@@ -164,3 +164,28 @@ def test_reference_from_another_muscles_mvic_is_flagged(tmp_path):
     r = analyze(load_session(tmp_path / "gmed_only.medius"))
     assert any(w.startswith("tfl_left: no MVIC trial aimed at this muscle") for w in r["warnings"])
     assert not any(w.startswith("gluteus_medius_left: no MVIC") for w in r["warnings"])
+
+
+def test_burst_mdf_slope_across_reps(tmp_path):
+    """Across the repetitions of one exercise the simulator's MDF falls at FATIGUE %/s of work time; one
+    spectrum per burst, regressed over burst time, must find the band-limited truth.
+
+    Tolerance 0.08 %/s, the issue's for MDF slopes: each burst's single spectrum scatters by a few % of MDF,
+    so over 20 bursts spread over ~90 s the slope's SE is ~0.03 %/s (measured: errors 0.01 and 0.004 %/s) (it is reported as the regression SE
+    too; asserted below to stay under the tolerance so the check is meaningful)."""
+    from app.analysis.measures import slope_pct_per_s
+
+    trials = [Trial.rest(6.0), Trial.mvic("gluteus_medius", "left"), Trial.rest(3.0), Trial.mvic("tfl", "left"),
+              Trial.rest(3.0), Trial.exercise("side_lying_abduction", "left", 20)]
+    sim = record(tmp_path / "reps.medius", SimConfig(seed=6, fatigue_mdf_pct_per_s=FATIGUE), trials)
+    r = analyze(load_session(tmp_path / "reps.medius"))
+    (ex_truth,) = [t for t in sim.truth.trials if t["kind"] == "exercise"]
+    span_s = ex_truth["end_s"] - ex_truth["start_s"]
+    for key in ("gluteus_medius_left", "tfl_left"):
+        ((tid, t),) = [(i, t) for i, t in r["muscles"][key]["trials"].items() if t.get("type") == "exercise"]
+        want = _band_limited_slope(sim.truth.config["mdf_hz"][key.rsplit("_", 1)[0]], hold_s=span_s)
+        mid = [(x["start_s"] + x["stop_s"]) / 2 for x in r["sides"]["left"]["trials"][tid]["reps"]]
+        assert len(mid) == len(t["burst_mdf_hz"]) == 20
+        se = slope_pct_per_s(np.array(mid), np.array(t["burst_mdf_hz"]))[3]
+        assert se < 0.05
+        assert t["burst_mdf_slope_pct_per_s"] == pytest.approx(want, abs=0.08)
