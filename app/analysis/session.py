@@ -138,8 +138,8 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
         }
 
     sides: dict[str, dict] = {s: {"trials": {}} for s in sorted({c.ch.side for c in chans.values()})}
-    # without kinematics repetitions come from the EMG: a 0.1 s envelope keeps their edges sharp
-    rep_envelopes = {k: centred_rms(c.filtered, c.ch.rate_hz, 0.1) for k, c in chans.items()} \
+    # without kinematics repetitions come from the EMG, on a short envelope of its own (cfg.rep_emg_window_s)
+    rep_envelopes = {k: centred_rms(c.filtered, c.ch.rate_hz, cfg.rep_emg_window_s) for k, c in chans.items()} \
         if proto.trials_of(TrialType.EXERCISE) else {}
     for trial in proto.trials:
         on_side = [c for c in chans.values() if trial.side is None or c.ch.side == trial.side]
