@@ -85,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = AnalysisConfig(amplitude_window_s=args.mvic_window_s, mains_hz=args.mains_hz).to_dict()
     prior = None
     if args.mvic_from:
-        prior_result = analyze_path(str(args.mvic_from), cfg, None)
+        from sensors.recording import RecordingError
+
+        try:
+            prior_result = analyze_path(str(args.mvic_from), cfg, None)
+        except (ValueError, OSError, RecordingError) as exc:
+            print(f"medius analyze: --mvic-from: {exc}", file=sys.stderr)
+            return 2
         prior = {k: m["mvic"] for k, m in prior_result["muscles"].items() if m["mvic"] and m["mvic"]["method"] == "mvic"}
 
     results: dict[str, dict] = {}
@@ -119,7 +125,11 @@ def run(args: argparse.Namespace) -> int:
         if str(args.json) == "-":
             sys.stdout.write(text + "\n")
         else:
-            args.json.write_text(text)
+            try:
+                args.json.write_text(text)
+            except OSError as exc:
+                print(f"medius analyze: {args.json}: cannot write the JSON: {exc.strerror or exc}", file=sys.stderr)
+                return 1
     if args.store:
         from sensors.recording import store_analysis_result
 
@@ -128,7 +138,11 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         from app.analysis.tables import write_csv
 
-        write_csv(good, args.csv)
+        try:
+            write_csv(good, args.csv)
+        except OSError as exc:
+            print(f"medius analyze: {args.csv}: cannot write the CSV tables: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     if not args.json:
         from app.analysis.tables import text_summary
 

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from app.analysis.session import analyze
     from app.analysis.trends import patient_trends
     from app.cmd_analyze import analyze_path, find_sessions
+    from sensors.recording import RecordingError
 
     if not args.session.exists():
         print(f"medius report: {args.session}: no such session file", file=sys.stderr)
@@ -41,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
         result = analyze(session, cfg, prior)
         history = [p for p in find_sessions(args.history) if p.resolve() != args.session.resolve()]
         others = [analyze_path(str(p), cfg.to_dict(), None) for p in history]
-    except (ValueError, OSError) as exc:
-        print(f"medius report: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, OSError, RecordingError) as exc:
+        # a session that cannot be read or analysed is bad input (ProtocolError and AnalysisError are ValueErrors)
+        print(f"medius report: {exc}", file=sys.stderr)
+        return 2
     code = result["session"]["patient_code"]
     same = [o for o in others if o["session"]["patient_code"] == code]
     if len(same) < len(others):
@@ -58,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from app.report import write_report
 
     app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 (fonts need an application)
-    write_report(result, session, args.pdf, trends)
+    try:
+        write_report(result, session, args.pdf, trends)
+    except OSError as exc:
+        print(f"medius report: {exc}", file=sys.stderr)
+        return 1
     print(f"report written to {args.pdf}")
     return 0

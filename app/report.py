@@ -44,12 +44,21 @@ class _Doc:
     """A PDF being drawn: current page, a text cursor, and small drawing helpers (pixels at `DPI`)."""
 
     def __init__(self, path: Path, title: str):
+        try:  # fail before Qt does: Qt only prints warnings and draws into nothing
+            path.open("wb").close()
+        except OSError as exc:
+            raise OSError(f"{path}: cannot write the PDF: {exc.strerror or exc}") from exc
         self.writer = QPdfWriter(str(path))
         self.writer.setResolution(DPI)
         self.writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(0, 0, 0, 0)))
         self.writer.setTitle(title)
         self.writer.setCreator("Medius")
         self.p = QPainter(self.writer)
+        if not self.p.isActive():
+            # QPdfWriter opens the file lazily; a bad path only shows as a painter that never started.
+            # Painter before writer: Qt must not outlive-paint a deleted device.
+            del self.p, self.writer
+            raise OSError(f"{path}: cannot write the PDF (Qt could not start painting)")
         self.p.setRenderHint(QPainter.Antialiasing)
         self.width = self.writer.width()
         self.height = self.writer.height()

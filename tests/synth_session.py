@@ -57,11 +57,13 @@ def _ramp(t, a, b, edge_s=0.05):
 
 def build(path, seed=0, affected="left", pct_affected=(36.0, 31.0), pct_unaffected=(50.0, 30.0), n_reps=8,
           onset_delay_ms=(60.0, 0.0), hold_fc=((120.0, 90.0), (120.0, 100.0)), date="2026-11-25",
-          patient="P-SYN", noise_uv=3.0, mvic_scale=1.0, with_mvic=True):
+          patient="P-SYN", noise_uv=3.0, mvic_scale=1.0, with_mvic=True, hold_fail_s=None):
     """Write a session to ``path``; returns `Truth`.
 
     ``pct_*`` = (GMed, TFL) %MVIC during the reps of each side; ``onset_delay_ms`` = GMed onset after TFL on
-    (affected, unaffected); ``hold_fc`` = (start, end) spectral centre of both muscles during each side's hold.
+    (affected, unaffected); ``hold_fc`` = (start, end) spectral centre of both muscles during each side's hold;
+    ``hold_fail_s``: the thigh sinks from 30 to 15 deg (over 0.5 s, smoothstep) this long after each hold's
+    start and stays there until the hold's end (the patient could not keep the leg up).
     """
     rng = np.random.default_rng(seed)
     unaffected = "right" if affected == "left" else "left"
@@ -107,11 +109,18 @@ def build(path, seed=0, affected="left", pct_affected=(36.0, 31.0), pct_unaffect
         hs, he = holds[side]
         m = (ti >= hs) & (ti < he)
         angle[side][m] = 30.0
+        end_deg = 30.0
+        if hold_fail_s is not None:
+            f0 = hs + hold_fail_s
+            m = (ti >= f0) & (ti < he)
+            x = np.minimum((ti[m] - f0) / 0.5, 1.0)
+            angle[side][m] = 30.0 - 15.0 * (10 * x**3 - 15 * x**4 + 6 * x**5)
+            end_deg = 15.0
         for lo, hi, up in ((hs - 1.0, hs, True), (he, he + 1.0, False)):
             m = (ti >= lo) & (ti < hi)
             x = (ti[m] - lo)
             x = x if up else 1 - x
-            angle[side][m] = 30.0 * (10 * x**3 - 15 * x**4 + 6 * x**5)
+            angle[side][m] = (30.0 if up else end_deg) * (10 * x**3 - 15 * x**4 + 6 * x**5)
     for col, key in enumerate(KEYS):
         muscle, side = key.rsplit("_", 1)
         gmed = muscle == "gluteus_medius"

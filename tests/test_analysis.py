@@ -13,7 +13,7 @@ from app.analysis.data import AnalysisError, load_session
 from app.analysis.measures import coactivation_index
 from app.analysis.quality import mains_ratio
 from app.analysis.session import analyze
-from app.analysis.stats import ratio, symmetry_index
+from app.analysis.stats import activation_ratio, symmetry_index
 from dsp.reps import match_segments
 
 
@@ -86,6 +86,26 @@ def test_hold_fatigue_mdf_slope_within_tolerance(syn):
     assert sym["left"]["mdf_slope_pct_per_s"] < sym["right"]["mdf_slope_pct_per_s"]
 
 
+def test_endurance_ends_when_the_leg_sinks(tmp_path):
+    """The thigh sinks from 30 to 15 deg 20 s into a 60 s hold: endurance ends there, not at the trial end."""
+    from scipy.optimize import brentq
+
+    path = tmp_path / "fail.medius"
+    truth = S.build(path, seed=8, n_reps=3, hold_fail_s=20.0)
+    r = analyze(load_session(path))
+    # analytic: the tilt reaches half its 30 deg peak mid-way up the 1 s smoothstep (hs - 0.5 s) and falls below
+    # the analysis' 80 % of the plateau (24 deg) where 30 - 15 s(x) = 24 on the 0.5 s smoothstep down
+    x = brentq(lambda x: 10 * x**3 - 15 * x**4 + 6 * x**5 - 0.4, 0.0, 1.0)
+    expected_s = 20.0 + 0.5 * x + 0.5
+    for key in S.KEYS:
+        side = key.rsplit("_", 1)[1]
+        f = r["muscles"][key]["trials"][f"hold_{side}"]["fatigue"]
+        hs, he = truth.hold_s[side]
+        assert he - hs > expected_s + 30  # the trial runs on long after the failure
+        # 0.1 s: one 100 Hz IMU sample is 0.01 s; the complementary filter's tilt lags the true angle slightly
+        assert f["endurance_time_s"] == pytest.approx(expected_s, abs=0.1)
+
+
 def test_quality_figures(syn):
     _, _, r = syn
     for key in S.KEYS:
@@ -138,7 +158,7 @@ def test_ratio_fixture_two_noise_channels():
     t = rng.standard_normal(120000) * 0.31 * mvc_t
     pct_g = centred_rms(g, rate, 0.5).mean() / mvc_g * 100
     pct_t = centred_rms(t, rate, 0.5).mean() / mvc_t * 100
-    assert ratio(pct_g, pct_t) == pytest.approx(1.16, rel=0.01)
+    assert activation_ratio(pct_g, pct_t) == pytest.approx(1.16, rel=0.01)
 
 
 def test_coactivation_index_hand_values():

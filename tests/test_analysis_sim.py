@@ -150,11 +150,15 @@ def test_reps_from_emg_when_no_kinematics(tmp_path):
     for side in ("left", "right"):
         (t,) = r["sides"][side]["trials"].values()
         assert t["rep_source"] == "emg_envelope"
-        m = match_segments([(x["start_s"], x["stop_s"]) for x in t["reps"]],
-                           [(x["start_s"], x["end_s"]) for x in _truth_reps(sim.truth, side)])
+        got = [(x["start_s"], x["stop_s"]) for x in t["reps"]]
+        movement = np.array([(x["start_s"], x["end_s"]) for x in _truth_reps(sim.truth, side)])
+        m = match_segments(got, movement)
         assert m["f1"] >= 0.95
-        # EMG marks activity, which leads the movement (by 50 ms in the simulator): 55-115 ms over 4 seeds
-        assert m["median_boundary_error_s"] <= 0.150
+        assert m["median_boundary_error_s"] <= 0.100  # the issue's bound, against the movement's boundaries
+        # EMG marks muscle activity, which the simulator starts and ends onset_lead_s (50 ms) before the joint
+        # moves: against that activity truth the fallback is closer still (12 simulated trials: <= 32 ms)
+        activity = movement - sim.truth.config["onset_lead_s"]
+        assert match_segments(got, activity)["median_boundary_error_s"] <= 0.050
 
 
 def test_reference_from_another_muscles_mvic_is_flagged(tmp_path):
@@ -164,3 +168,28 @@ def test_reference_from_another_muscles_mvic_is_flagged(tmp_path):
     r = analyze(load_session(tmp_path / "gmed_only.medius"))
     assert any(w.startswith("tfl_left: no MVIC trial aimed at this muscle") for w in r["warnings"])
     assert not any(w.startswith("gluteus_medius_left: no MVIC") for w in r["warnings"])
+
+
+def test_burst_mdf_slope_across_reps(tmp_path):
+    """Across the repetitions of one exercise the simulator's MDF falls at FATIGUE %/s of work time; one
+    spectrum per burst, regressed over burst time, must find the band-limited truth.
+
+    Tolerance 0.08 %/s, the issue's for MDF slopes: each burst's single spectrum scatters by a few % of MDF,
+    so over 20 bursts spread over ~90 s the slope's SE is ~0.03 %/s (measured: errors 0.01 and 0.004 %/s) (it is reported as the regression SE
+    too; asserted below to stay under the tolerance so the check is meaningful)."""
+    from app.analysis.measures import slope_pct_per_s
+
+    trials = [Trial.rest(6.0), Trial.mvic("gluteus_medius", "left"), Trial.rest(3.0), Trial.mvic("tfl", "left"),
+              Trial.rest(3.0), Trial.exercise("side_lying_abduction", "left", 20)]
+    sim = record(tmp_path / "reps.medius", SimConfig(seed=6, fatigue_mdf_pct_per_s=FATIGUE), trials)
+    r = analyze(load_session(tmp_path / "reps.medius"))
+    (ex_truth,) = [t for t in sim.truth.trials if t["kind"] == "exercise"]
+    span_s = ex_truth["end_s"] - ex_truth["start_s"]
+    for key in ("gluteus_medius_left", "tfl_left"):
+        ((tid, t),) = [(i, t) for i, t in r["muscles"][key]["trials"].items() if t.get("type") == "exercise"]
+        want = _band_limited_slope(sim.truth.config["mdf_hz"][key.rsplit("_", 1)[0]], hold_s=span_s)
+        mid = [(x["start_s"] + x["stop_s"]) / 2 for x in r["sides"]["left"]["trials"][tid]["reps"]]
+        assert len(mid) == len(t["burst_mdf_hz"]) == 20
+        se = slope_pct_per_s(np.array(mid), np.array(t["burst_mdf_hz"]))[3]
+        assert se < 0.05
+        assert t["burst_mdf_slope_pct_per_s"] == pytest.approx(want, abs=0.08)

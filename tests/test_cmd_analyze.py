@@ -3,6 +3,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 import synth_session as S
@@ -88,3 +89,58 @@ def test_store_in_session_file(tmp_path):
     with SessionReader(path) as reader:
         (run,) = reader.analysis_results("clinical_analysis")
     assert run["result"] == json.loads(out.read_text())["sessions"][0]
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_mvic_source_and_unwritable_outputs(folder, tmp_path, capsys):
+    session = str(sorted(folder.glob("*.medius"))[0])
+    bad = tmp_path / "bad.medius"
+    bad.write_text("not a session")
+    capsys.readouterr()
+    assert main(["analyze", session, "--mvic-from", str(bad), "--jobs", "1"]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"medius analyze: --mvic-from: {bad}: not a readable Medius session: "
+        "not an SQLite database (no SQLite header)\n")
+
+    missing = tmp_path / "no_such_dir" / "a.json"
+    assert main(["analyze", session, "--json", str(missing), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err.split("\n", 1)[1]  # after the progress bar's line
+    assert _one_line(err) == f"medius analyze: {missing}: cannot write the JSON: No such file or directory\n"
+
+    assert main(["analyze", session, "--json", str(tmp_path), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err.split("\n", 1)[1]
+    assert _one_line(err) == f"medius analyze: {tmp_path}: cannot write the JSON: Is a directory\n"
+
+
+def test_mains_notch_defaults_to_the_sessions_recorded_mains(tmp_path, capsys):
+    """The demo records filters.mains_hz = 50 and its rest is mostly hum: without a --mains-hz the analysis
+    notches 50 Hz anyway, says so in the JSON, and the rest noise floor drops to the hum-free part."""
+    from pathlib import Path
+
+    from app.analysis.data import load_session
+    from app.analysis.session import analyze
+
+    demo = Path(__file__).resolve().parents[1] / "recordings" / "demo.medius"
+    out = tmp_path / "demo.json"
+    assert main(["analyze", str(demo), "--json", str(out), "--jobs", "1"]) == 0
+    meta = json.loads(out.read_text())["sessions"][0]
+    assert meta["mains_notch"] == {"mains_hz": 50.0, "from": "session_meta"} and meta["config"]["mains_hz"] == 50.0
+    assert main(["analyze", str(demo), "--json", str(out), "--jobs", "1", "--mains-hz", "60"]) == 0
+    assert json.loads(out.read_text())["sessions"][0]["mains_notch"] == {"mains_hz": 60.0, "from": "option"}
+
+    session = load_session(demo)
+    session.recorded_mains_hz = None  # as a file without the meta: no notch
+    plain = analyze(session)
+    assert plain["mains_notch"] == {"mains_hz": None, "from": "none"}
+    rests = [t["trial_id"] for t in plain["session"]["trials"] if t["type"] == "rest"]
+    for key, m in plain["muscles"].items():
+        hum = np.mean([m["trials"][t]["quality"]["mains_ratio"] for t in rests])  # share of rest power that is hum
+        assert hum > 0.6
+        # removing the hum leaves sqrt(1 - share) of the RMS; 10 %: the notch also takes a little EMG/noise
+        # around the lines and the share is averaged over the rest trials
+        expected = m["noise_floor_uv_rms"] * np.sqrt(1 - hum)
+        assert meta["muscles"][key]["noise_floor_uv_rms"] == pytest.approx(expected, rel=0.10)

@@ -73,6 +73,7 @@ class SessionData:
     protocol: SessionProtocol
     streams: dict[str, StreamData]
     source: str = ""  # file path, for reports
+    recorded_mains_hz: float | None = None  # the mains frequency the session's meta records (filters.mains_hz)
 
     def emg_channels(self) -> list[EmgChannel]:
         """Every placed EMG channel: the protocol's placements first, channel hints where no placement exists."""
@@ -134,6 +135,10 @@ def load_session(path: str | Path) -> SessionData:
             streams[info.stream_id] = StreamData(info, physical, counts)
         rates = {sid: s.rate_hz for sid, s in streams.items()}
         protocol = SessionProtocol.from_file(reader.meta, reader.events(), rates)
+        filters = reader.meta.get("filters")
+        mains = filters.get("mains_hz") if isinstance(filters, dict) else None
     finally:
         reader.close()
-    return SessionData(protocol, streams, str(path))
+    # only a real mains frequency is taken; anything else (absent, 0, garbled) means "not recorded"
+    recorded = float(mains) if isinstance(mains, (int, float)) and mains in (50, 60) else None
+    return SessionData(protocol, streams, str(path), recorded)

@@ -61,8 +61,13 @@ def spectral_series(x: np.ndarray, rate_hz: float, cfg: AnalysisConfig, window_s
 
 
 def slope_pct_per_s(time_s: np.ndarray, values: np.ndarray) -> tuple[float, float, float, float]:
-    """Regression slope normalised to its intercept (%/s), the raw slope (units/s), r, and the normalised
-    slope's standard error (%/s, from r and n: |b| sqrt((1/r^2 - 1)/(n - 2))); NaNs if < 3 points."""
+    """Regression slope normalised to its initial fitted value (%/s), the raw slope (units/s), r, and the
+    normalised slope's standard error (%/s); NaNs if < 3 points.
+
+    The SE is the ordinary least-squares one from the residuals, sqrt(SSR / (n - 2) / Stt), scaled like the
+    slope (100 / initial value). It stays finite when the slope is exactly 0 (a flat series), where a form
+    derived from r (0/0) would not.
+    """
     from dsp.spectral import normalised_slope
 
     t = np.asarray(time_s, dtype=np.float64)
@@ -71,10 +76,13 @@ def slope_pct_per_s(time_s: np.ndarray, values: np.ndarray) -> tuple[float, floa
     n = int(ok.sum())
     if n < 3:
         return math.nan, math.nan, math.nan, math.nan
-    fit = normalised_slope(t[ok], v[ok])
-    r = float(fit.r)
-    se = abs(float(fit.slope_pct_per_s)) * math.sqrt((1.0 / r**2 - 1.0) / (n - 2)) if r else math.nan
-    return float(fit.slope_pct_per_s), float(fit.slope_per_s), r, se
+    t, v = t[ok], v[ok]
+    fit = normalised_slope(t, v)
+    residuals = v - (fit.intercept + fit.slope_per_s * t)
+    stt = float(np.sum((t - t.mean()) ** 2))
+    se_raw = math.sqrt(float(np.sum(residuals**2)) / (n - 2) / stt)
+    se = 100.0 * se_raw / abs(float(fit.initial)) if fit.initial else math.nan
+    return float(fit.slope_pct_per_s), float(fit.slope_per_s), float(fit.r), se
 
 
 def endurance_time_s(tilt_deg: np.ndarray, rate_hz: float, drop_frac: float) -> float:

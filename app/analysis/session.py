@@ -7,6 +7,7 @@ next to them. No wording here judges the patient: numbers, spreads, side differe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -17,7 +18,7 @@ from app.analysis.config import AnalysisConfig
 from app.analysis.data import AnalysisError, EmgChannel, SessionData
 from app.analysis.quality import (mains_ratio, packet_loss_pct, rms, saturation_pct, snr_db, spectral_withheld)
 from app.analysis.repetitions import find_repetitions
-from app.analysis.stats import limb_symmetry_index, ratio, summarise, symmetry_index
+from app.analysis.stats import activation_ratio, limb_symmetry_index, summarise, symmetry_index
 from app.protocol import Trial, TrialType, other_side
 
 RESULT_VERSION = 1
@@ -85,6 +86,12 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
         JSON-ready result (see docs/analysis.md for the layout).
     """
     cfg = cfg or AnalysisConfig()
+    # the notch the user asked for wins; otherwise the mains the session was recorded at (its meta), so hum
+    # does not count as muscle activity just because nobody repeated the setting
+    notch_from = "option" if cfg.mains_hz else "none"
+    if cfg.mains_hz is None and session.recorded_mains_hz:
+        cfg = dataclasses.replace(cfg, mains_hz=session.recorded_mains_hz)
+        notch_from = "session_meta"
     proto = session.protocol
     channels = session.emg_channels()
     if not channels:
@@ -131,8 +138,8 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
         }
 
     sides: dict[str, dict] = {s: {"trials": {}} for s in sorted({c.ch.side for c in chans.values()})}
-    # without kinematics repetitions come from the EMG: a 0.1 s envelope keeps their edges sharp
-    rep_envelopes = {k: centred_rms(c.filtered, c.ch.rate_hz, 0.1) for k, c in chans.items()} \
+    # without kinematics repetitions come from the EMG, on a short envelope of its own (cfg.rep_emg_window_s)
+    rep_envelopes = {k: centred_rms(c.filtered, c.ch.rate_hz, cfg.rep_emg_window_s) for k, c in chans.items()} \
         if proto.trials_of(TrialType.EXERCISE) else {}
     for trial in proto.trials:
         on_side = [c for c in chans.values() if trial.side is None or c.ch.side == trial.side]
@@ -162,6 +169,7 @@ def analyze(session: SessionData, cfg: AnalysisConfig | None = None,
                             start_s=t.start_s, stop_s=t.stop_s) for t in proto.trials],
         },
         "config": cfg.to_dict(),
+        "mains_notch": {"mains_hz": cfg.mains_hz, "from": notch_from},
         "muscles": muscles,
         "sides": sides,
         "symmetry": _symmetry(proto.patient.affected_side, muscles, sides, cfg),
@@ -315,7 +323,7 @@ def _exercise_side(trial: Trial, reps, per_muscle: dict, cfg: AnalysisConfig) ->
         return out
     g = np.array(rg["rms_pct_mvic"]["per_rep"])
     t = np.array(rt["rms_pct_mvic"]["per_rep"])
-    out["gmed_tfl_ratio"] = summary([ratio(a, b, cfg.min_activation_pct) for a, b in zip(g, t)], "ratio")
+    out["gmed_tfl_ratio"] = summary([activation_ratio(a, b, cfg.min_activation_pct) for a, b in zip(g, t)], "ratio")
     out["gmed_minus_tfl_pct_mvic"] = summary(g - t, "pct_mvic")
     rate = cg.ch.rate_hz
     coact, onset = [], []

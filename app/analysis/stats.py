@@ -1,4 +1,9 @@
-"""Spread, side comparison and change-against-noise statistics (formulas and sources in docs/analysis.md)."""
+"""Spread, side comparison and change-against-noise statistics (formulas and sources in docs/analysis.md).
+
+`symmetry_index`, `limb_symmetry_index` and `activation_ratio` are the one definition of SI, LSI and the
+GMed:TFL ratio with their guards, for the session analysis and the live view alike (so both show the same
+numbers). They take %MVIC values and return NaN when the value is withheld.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+__all__ = ["MIN_ACTIVATION_PCT", "Summary", "activation_ratio", "limb_symmetry_index", "sem_from_repeats",
+           "smallest_real_difference", "summarise", "symmetry_index"]
 
 #: Below this denominator (in %MVIC) a symmetry or ratio index is withheld: a side or muscle that is barely
 #: active above baseline makes SI/LSI/ratios explode (clinical.md section 8).
@@ -48,7 +56,8 @@ def summarise(values) -> Summary:
 
 
 def symmetry_index(affected: float, unaffected: float, min_activation: float = MIN_ACTIVATION_PCT) -> float:
-    """SI = (A - U) / (0.5 (A + U)) x 100 %; negative when the affected side is lower. NaN if A+U is too small."""
+    """SI = (A - U) / (0.5 (A + U)) x 100 % of affected and unaffected %MVIC; negative when the affected side is
+    lower. NaN when either is not finite or the mean 0.5 (A + U) is below ``min_activation``."""
     if not (np.isfinite(affected) and np.isfinite(unaffected)) or 0.5 * (affected + unaffected) < min_activation:
         return math.nan
     return (affected - unaffected) / (0.5 * (affected + unaffected)) * 100.0
@@ -61,11 +70,16 @@ def limb_symmetry_index(affected: float, unaffected: float, min_activation: floa
     return affected / unaffected * 100.0
 
 
-def ratio(numerator: float, denominator: float, min_denominator: float = MIN_ACTIVATION_PCT) -> float:
-    """numerator / denominator, NaN when the denominator is below ``min_denominator`` (same units)."""
-    if not (np.isfinite(numerator) and np.isfinite(denominator)) or denominator < min_denominator:
+def activation_ratio(numerator_pct: float, denominator_pct: float,
+                     min_denominator_pct: float = MIN_ACTIVATION_PCT) -> float:
+    """Ratio of two activations in %MVIC, e.g. GMed:TFL = activation_ratio(gmed_pct, tfl_pct).
+
+    NaN when either is not finite or the denominator is below ``min_denominator_pct`` (a barely active muscle
+    would make the ratio explode).
+    """
+    if not (np.isfinite(numerator_pct) and np.isfinite(denominator_pct)) or denominator_pct < min_denominator_pct:
         return math.nan
-    return numerator / denominator
+    return numerator_pct / denominator_pct
 
 
 def sem_from_repeats(groups) -> float:
