@@ -7,11 +7,13 @@ only the display is a sampled view. Live and replay go through this same code.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.analysis.stats import activation_ratio, symmetry_index
 from dsp.envelope import MovingRms
 from dsp.pipeline import PipelineConfig, StreamPipeline
 from sensors.stream import ChannelKind, Event, EventKind, Frame, Item, StreamInfo
@@ -94,8 +96,8 @@ class TrialPeak:
 
     @property
     def ratio(self) -> float | None:
-        g, t = self.pct_mvic.get("gluteus_medius"), self.pct_mvic.get("tfl")
-        return g / t if g is not None and t is not None and t > 1.0 else None
+        """GMed:TFL of %MVIC, with the analysis's guard (None where it withholds the ratio)."""
+        return _ratio(self.pct_mvic.get("gluteus_medius"), self.pct_mvic.get("tfl"))
 
 
 @dataclass
@@ -300,11 +302,19 @@ class LiveSession:
         return out
 
 
-def symmetry_index(affected: float, unaffected: float) -> float | None:
-    """SI = (A - U) / (0.5 (A + U)) x 100 % (clinical.md §8); None when both are too small to compare (< 5 %MVIC)."""
-    if affected + unaffected < 5.0:
+def _ratio(gmed_pct: float | None, tfl_pct: float | None) -> float | None:
+    if gmed_pct is None or tfl_pct is None:
         return None
-    return (affected - unaffected) / (0.5 * (affected + unaffected)) * 100.0
+    r = activation_ratio(gmed_pct, tfl_pct)
+    return None if math.isnan(r) else r
+
+
+def live_symmetry_index(affected_pct: float | None, unaffected_pct: float | None) -> float | None:
+    """The analysis's SI (clinical.md §8) of two %MVIC values; None where it withholds it (small activations)."""
+    if affected_pct is None or unaffected_pct is None:
+        return None
+    si = symmetry_index(affected_pct, unaffected_pct)
+    return None if math.isnan(si) else si
 
 
 def side_pairs(finished: list[TrialPeak]) -> dict[str, dict[str, TrialPeak]]:
@@ -320,6 +330,5 @@ def feedback_summary(pct: dict[tuple[str, str], float]) -> dict[str, dict[str, f
     out = {}
     for side in ("left", "right"):
         g, t = pct.get(("gluteus_medius", side)), pct.get(("tfl", side))
-        ratio = g / t if g is not None and t is not None and t > 1.0 else None
-        out[side] = {"gmed_pct": g, "tfl_pct": t, "ratio": ratio}
+        out[side] = {"gmed_pct": g, "tfl_pct": t, "ratio": _ratio(g, t)}
     return out

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.live import DisplayRing, LiveSession, side_pairs, symmetry_index
+from app.live import DisplayRing, LiveSession, live_symmetry_index, side_pairs
 from dsp.pipeline import PipelineConfig, run_batch
 from sensors.sim import SimConfig, Simulator, SimulatorSource, Trial
 from sensors.stream import Event, EventKind, Frame
@@ -152,9 +152,10 @@ def test_finished_trials_show_the_affected_side_deficit(sim, items):
     assert set(pair) == {"left", "right"}
 
 
-def test_symmetry_index_matches_the_worked_example():
-    assert symmetry_index(30.0, 40.0) == pytest.approx(-28.571, abs=1e-3)  # clinical.md §8
-    assert symmetry_index(1.0, 2.0) is None  # both below the floor: no ratio of noise
+def test_live_symmetry_index_is_the_analysis_one_with_its_guard():
+    assert live_symmetry_index(30.0, 40.0) == pytest.approx(-28.571, abs=1e-3)  # clinical.md §8 worked example
+    assert live_symmetry_index(1.0, 2.0) is None  # both barely active: no ratio of noise
+    assert live_symmetry_index(None, 40.0) is None
 
 
 def test_gaps_are_counted_exactly_and_shown_as_nan():

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroup
                                QVBoxLayout, QWidget)
 
 from app.gui.widgets import GMED_COLOUR, TFL_COLOUR, PercentBar
-from app.live import LiveSession, LiveStream, feedback_summary, side_pairs, symmetry_index
+from app.live import LiveSession, LiveStream, feedback_summary, live_symmetry_index, side_pairs
 
 MUSCLE_TITLES = {"gluteus_medius": "GMed", "tfl": "TFL", "gluteus_maximus": "GMax"}
 TICK_MS = 33  # ~30 Hz redraw; the pump drains everything each tick whatever the rate
@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
             u_side = "right" if a_side == "left" else "left"
             a = sides[a_side].pct_mvic.get("gluteus_medius")
             u = sides[u_side].pct_mvic.get("gluteus_medius")
-            si = None if a is None or u is None else symmetry_index(a, u)
+            si = live_symmetry_index(a, u)
             if si is not None:
                 lines.append(f"{movement.replace('_', ' ')}: GMed SI {si:+.0f} %")
         other = {"left": "right", "right": "left"}.get(affected)
