@@ -158,6 +158,47 @@ def test_ground_truth_rep_boundaries_agree_with_imu_angle_and_emg():
         assert np.sum(gyro[a:b]) * 0.01 == pytest.approx(m.peak_deg - m.start_deg, abs=2.0)
 
 
+def test_thigh_accelerometer_and_gyroscope_are_consistent_with_the_hip_angles():
+    """A complementary filter on the raw thigh acc/gyro recovers the simulated joint excursion (an independent
+    physical check: gravity direction and angular rate must agree with each other and with the angle)."""
+    from dsp.reps import complementary_tilt
+
+    sim = Simulator(SimConfig(seed=3), [Trial.rest(2.0), Trial.exercise("side_lying_abduction", "left", 4),
+                                        Trial.hold("right", 10.0), Trial.exercise("squat", "right", 2)])
+    names = [c.label for c in sim.imu_stream.channels]
+    acc_cols = [names.index(f"thigh_acc_{a}_g") for a in "xyz"]
+    gyro_cols = [names.index(f"thigh_gyro_{a}_dps") for a in "xyz"]
+    assert {sim.imu_stream.channels[i].unit for i in acc_cols} == {"g"}
+    n = int(sim.duration_s * 100)
+    x = sim.imu_stream.to_physical(sim.imu_counts(0, n))
+    acc, gyro = x[:, acc_cols], x[:, gyro_cols]
+    # at rest the accelerometer reads 1 g and the gyroscope nothing
+    rest = slice(0, 150)
+    assert np.linalg.norm(acc[rest], axis=1).mean() == pytest.approx(1.0, abs=0.01)
+    assert np.abs(gyro[rest].mean(axis=0)).max() < 0.1
+    tilt = complementary_tilt(acc, gyro, 100.0)
+    truth = sim.timeline.angles(np.arange(n) / 100.0)  # noise-free abduction, flexion (deg)
+    abduction = np.zeros(n, bool)
+    for rep in sim.truth.reps:
+        span = slice(int(rep["start_s"] * 100), int(rep["end_s"] * 100))
+        if MOVEMENTS[rep["movement"]].angle == "hip_abduction_deg":
+            abduction[span] = True
+    err = tilt[abduction] - truth[abduction, 0]
+    assert np.sqrt(np.mean(err**2)) < 3.0
+    assert truth[abduction, 0].max() > 30.0  # the check covers the whole 0-35 deg range
+    # flexion too (squat to 90 deg: faster, so more centripetal acceleration and lag)
+    squat = np.zeros(n, bool)
+    for rep in sim.truth.reps:
+        if rep["movement"] == "squat":
+            squat[int(rep["start_s"] * 100): int(rep["end_s"] * 100)] = True
+    assert np.sqrt(np.mean((tilt[squat] - truth[squat, 1]) ** 2)) < 3.0
+    # the gyroscope about the abduction axis (x) integrates to each raise of the abduction trial
+    for rep in sim.truth.reps:
+        if rep["movement"] == "side_lying_abduction":
+            a, b = int(round(rep["start_s"] * 100)), int(round(rep["top_start_s"] * 100))
+            assert np.sum(gyro[a:b, 0]) * 0.01 == pytest.approx(35.0, abs=1.0)
+
+
 def test_hum_and_lift_off_are_where_the_parameters_put_them():
     sim = Simulator(SimConfig(seed=6, hum_uv=30.0, hum_hz=60.0, lift_offs=(LiftOff("R_TFL", 2.0, 1.0),)),
                     [Trial.rest(5.0)])
