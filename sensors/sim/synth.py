@@ -57,6 +57,17 @@ def scale_for_mdf(mdf_hz: np.ndarray, rate_hz: float) -> np.ndarray:
     return np.interp(mdf_hz, mdf_table, scales)
 
 
+_MOTION_HZ, _MOTION_DECAY_S = 4.0, 0.15
+
+
+def _damped_sine(dt_s: np.ndarray) -> np.ndarray:
+    return np.exp(-dt_s / _MOTION_DECAY_S) * np.sin(2 * np.pi * _MOTION_HZ * dt_s)
+
+
+# the damped sine peaks where tan(2 pi f t) = 2 pi f tau; dividing by that value makes motion_uv its peak
+_MOTION_PEAK = float(_damped_sine(np.arctan(2 * np.pi * _MOTION_HZ * _MOTION_DECAY_S) / (2 * np.pi * _MOTION_HZ)))
+
+
 class EmgSynth:
     """Muscle signal plus noise floor, hum, motion artefacts and lift-off, as int16 counts.
 
@@ -137,14 +148,15 @@ class EmgSynth:
         return x
 
     def _motion(self, t: np.ndarray) -> np.ndarray:
-        """Damped 4 Hz artefact starting at every repetition, on the working side's channels."""
+        """Damped 4 Hz artefact starting at every repetition, on the working side's channels, peaking at
+        ``motion_uv``."""
         out = np.zeros((t.size, self.n_channels))
         c = self.timeline.config
         for start_s, side, _ in self._rep_starts:
             if start_s > t[-1] or start_s + 1.0 < t[0]:
                 continue
             dt = t - start_s
-            bump = np.where((dt >= 0) & (dt < 1.0), np.exp(-dt / 0.15) * np.sin(2 * np.pi * 4.0 * dt), 0.0)
+            bump = np.where((dt >= 0) & (dt < 1.0), _damped_sine(dt) / _MOTION_PEAK, 0.0)
             for j, ch in enumerate(self.timeline.channels):
                 if ch.side == side:
                     out[:, j] += c.motion_uv * bump
