@@ -44,13 +44,14 @@ class Simulator:
         c = self.config
         self.emg_stream = StreamInfo(
             "emg", float(c.emg_rate_hz),
-            tuple(ChannelInfo(ch.label, ChannelKind.EMG, "uV", c.gain_uv_per_count, 0.0, ch.muscle, ch.side)
+            tuple(ChannelInfo(ch.label, ChannelKind.EMG, "uV", c.gain_uv_per_count, 0.0, ch.muscle, ch.side,
+                              -32768, 32767)  # the synthesis clips at the int16 rails
                   for ch in self.timeline.channels),
             dtype="int16", device="medius-simulator")
         kinds = {"deg": (ChannelKind.ANGLE, "deg"), "dps": (ChannelKind.GYRO, "deg/s"), "g": (ChannelKind.ACC, "g")}
         self.imu_stream = StreamInfo(
             "imu", float(c.imu_rate_hz),
-            tuple(ChannelInfo(name, *kinds[name.rsplit("_", 1)[1]], float(gain))
+            tuple(ChannelInfo(name, *kinds[name.rsplit("_", 1)[1]], float(gain), count_min=-32768, count_max=32767)
                   for name, gain in zip(IMU_CHANNELS, IMU_UNITS_PER_COUNT)),
             dtype="int16", spectral_ok=False, note="kinematics, not EMG", device="medius-simulator")
 
@@ -90,6 +91,7 @@ class Simulator:
         kwargs.setdefault("packet_loss", self.config.packet_loss)
         kwargs.setdefault("seed", self.config.seed)
         kwargs.setdefault("name", "Medius-Sim")
+        kwargs.setdefault("adc_bits", 16)  # the simulator's counts span int16 (its clipping limits)
         return MediusPeripheral(channels, self.emg_counts, **kwargs)
 
 
