@@ -128,3 +128,32 @@ def test_profiles_declare_their_converter_ranges():
     assert saturation_pct(_channel(medius, counts, 0), 0, 8) == pytest.approx(25.0)
     assert saturation_pct(_channel(medius, counts, 1), 0, 8) == pytest.approx(75.0)
 
+
+def test_importers_take_the_range_the_format_states(tmp_path):
+    import h5py
+    import pyedflib
+    from pathlib import Path
+
+    from sensors.importers import read_any
+
+    data = next(p / "shared" / "data" for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir())
+    # OpenSignals: the group's "resolution" attribute, read here with h5py
+    path = data / "opensignals" / "emg_bursts.h5"
+    rec = read_any(path)
+    (s,) = rec.streams
+    with h5py.File(path, "r") as f:
+        bits = int(np.asarray(f["00:07:80:3B:46:61"].attrs["resolution"]).reshape(-1)[0])
+    assert s.count_range(0) == (0, 2**bits - 1)
+    # EDF: each signal's digital minimum and maximum, here a 12-bit recorder in a 16-bit file
+    edf = tmp_path / "t.edf"
+    w = pyedflib.EdfWriter(str(edf), 1, file_type=pyedflib.FILETYPE_EDFPLUS)
+    w.setSignalHeaders([dict(label="EMG", dimension="uV", sample_frequency=1000, physical_max=2047.0,
+                             physical_min=-2048.0, digital_max=2047, digital_min=-2048, transducer="", prefilter="")])
+    x = np.zeros(1000)
+    x[:30] = 2047.0  # clipped at the recorder's rail, far inside int16
+    w.writeSamples([x])
+    w.close()
+    rec = read_any(edf)
+    (s,) = rec.streams
+    assert s.count_range(0) == (-2048, 2047)
+    assert saturation_pct(_channel(s, rec.counts[s.stream_id]), 0, 1000) == pytest.approx(3.0)
