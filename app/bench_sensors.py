@@ -11,18 +11,21 @@ blocks the live source asks for (needs to stay well above 1).
 Latency: a 16-channel × 2 kHz virtual Medius board (247-byte MTU, 7 samples per packet, real-time clock)
 streams through the Bumble link, bleak, `BleSource` and `SensorThread` to this thread, which blocks on the
 outbox; latency is the time from the newest notification's arrival in bleak's callback to the frame being
-taken off the queue.
+taken off the queue. Lost samples are counted from the data (the board's ramp channel numbers every sample),
+not from GAP events, so a loss the host failed to notice still shows.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from app import bench_profile_cases
+
+_RAMP_CHANNEL = 0  # the latency board's channel that carries the sample index
 
 # profile key -> factory returning (decoder, [(char_uuid, bytes), ...], sample values per pass).
 # Other profiles add a line here (key = the suffix of ``decode_msamples_per_s_<key>`` in --json).
@@ -65,8 +68,36 @@ def _decode_rate(case: DecodeCase, repeats: int) -> tuple[float, float]:
     return values / best / 1e6, values / base_best / 1e6
 
 
-def _latency(seconds: float) -> tuple[np.ndarray, int, int]:
-    """Latencies (ms) of every frame, lost samples, and samples received, at 16 ch × 2 kHz in real time."""
+def sample_accounting(ramps: Sequence[np.ndarray]) -> dict[str, int]:
+    """Samples produced, received and lost over the span a run received, from the ramp channel alone.
+
+    The virtual board's ramp channel carries each sample's index modulo 2**16 (`ramp_generator`), so the
+    samples it produced between the first and the last one received are known from the data, independently of
+    the host's counter unwrapping or of any ``GAP`` event (a loss the host never noticed still counts).
+
+    Parameters
+    ----------
+    ramps : sequence of ndarray, each shape (n_samples,), int16
+        The ramp column of every received frame, in arrival order.
+
+    Returns
+    -------
+    dict
+        ``produced`` (samples the board made from the first to the last received one, inclusive),
+        ``received`` and ``lost = produced - received``. Assumes no single hole of 65536 samples or more.
+    """
+    ramp = np.concatenate([np.asarray(r).reshape(-1) for r in ramps]) if ramps else np.empty(0, np.int16)
+    received = int(ramp.size)
+    if received == 0:
+        return {"produced": 0, "received": 0, "lost": 0}
+    step = np.diff(ramp.astype(np.int16).view(np.uint16).astype(np.int64)) % 65536  # 1 when nothing is missing
+    produced = int(step.sum()) + 1
+    return {"produced": produced, "received": received, "lost": produced - received}
+
+
+def _latency(seconds: float) -> tuple[np.ndarray, dict[str, int], int]:
+    """Latencies (ms) of every frame, `sample_accounting` of the run, and the samples announced by GAP events,
+    at 16 ch × 2 kHz in real time."""
     from sensors.ble import medius as mp
     from sensors.stream import Event, EventKind, Frame
     from sensors.thread import SensorThread
@@ -75,11 +106,13 @@ def _latency(seconds: float) -> tuple[np.ndarray, int, int]:
 
     channels = [mp.MediusChannel(f"EMG{i}", gain=0.5, unit="uV") for i in range(16)]
     latencies: list[float] = []
-    lost = received = 0
+    ramps: list[np.ndarray] = []
+    gap_samples = 0
     with SensorThread() as sensors:
         async def make_radio():
             radio = await VirtualRadio.create()
-            await radio.add(MediusPeripheral(channels, ramp_generator(16), fs_hz=2000, speed=1.0, name="Medius-16"))
+            await radio.add(MediusPeripheral(channels, ramp_generator(16, _RAMP_CHANNEL), fs_hz=2000, speed=1.0,
+                                             name="Medius-16"))
             return radio
 
         radio = sensors.submit(make_radio()).result(timeout=10)
@@ -96,12 +129,12 @@ def _latency(seconds: float) -> tuple[np.ndarray, int, int]:
             now = time.monotonic()
             if isinstance(item, Frame):
                 latencies.append((now - item.arrival_s) * 1e3)
-                received += item.n_samples
+                ramps.append(item.counts[:, _RAMP_CHANNEL].copy())
             elif isinstance(item, Event) and item.kind is EventKind.GAP:
-                lost += int(item.payload["n_missing"])
+                gap_samples += int(item.payload["n_missing"])
         sensors.disconnect(source).result(timeout=10)
         sensors.submit(radio.close()).result(timeout=10)
-    return np.asarray(latencies), lost, received
+    return np.asarray(latencies), sample_accounting(ramps), gap_samples
 
 
 def _simulator_speed(seconds: float) -> float:
@@ -130,12 +163,15 @@ def run_sensors_bench(quick: bool, json_path: str | None) -> int:
     results["sim_realtime_factor_8ch_2khz"] = round(factor, 1)
     print(f"simulator, 8 ch x 2 kHz EMG + IMU in 50 ms blocks: {factor:.0f}x real time")
     seconds = 3.0 if quick else 15.0
-    lat, lost, received = _latency(seconds)
+    lat, samples, gap_samples = _latency(seconds)
     p50, p99 = (float(np.percentile(lat, q)) if lat.size else float("nan") for q in (50, 99))
-    results.update(latency_p50_ms=round(p50, 3), latency_p99_ms=round(p99, 3), lost_samples=lost)
+    results.update(latency_p50_ms=round(p50, 3), latency_p99_ms=round(p99, 3), lost_samples=samples["lost"],
+                   produced_samples=samples["produced"], received_samples=samples["received"],
+                   gap_event_samples=gap_samples)
     print(f"notification -> frame on queue, 16 ch x 2 kHz, virtual link, {seconds:.0f} s: "
           f"p50 {p50:.2f} ms, p99 {p99:.2f} ms over {lat.size} frames; "
-          f"{received} samples received, {lost} lost")
+          f"{samples['received']} of {samples['produced']} samples received, {samples['lost']} lost "
+          f"({gap_samples} announced by GAP events)")
     if json_path:
         with open(json_path, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)

@@ -52,6 +52,9 @@ class ChannelInfo:
         Count that maps to zero, so ``value = (count - offset) * gain``.
     muscle, side : str or None
         Placement hints (`MUSCLES`, `SIDES`), when the device or user knows them.
+    count_min, count_max : int or None
+        The lowest and highest count the device's converter can produce (its rails, e.g. 0 and 1023 for a
+        10-bit ADC stored in int16); a sample at either is clipped. None: the stream dtype's limits.
     """
 
     label: str
@@ -61,9 +64,20 @@ class ChannelInfo:
     offset: float = 0.0
     muscle: str | None = None
     side: str | None = None
+    count_min: int | None = None
+    count_max: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", ChannelKind(self.kind))
+        if (self.count_min is None) != (self.count_max is None):
+            raise ValueError(f"channel {self.label!r}: give both count_min and count_max, or neither")
+        if self.count_min is not None:
+            lo, hi = int(self.count_min), int(self.count_max)
+            if lo != self.count_min or hi != self.count_max or not lo < hi:
+                raise ValueError(f"channel {self.label!r}: count range must be integers with count_min < "
+                                 f"count_max, got {self.count_min!r}..{self.count_max!r}")
+            object.__setattr__(self, "count_min", lo)
+            object.__setattr__(self, "count_max", hi)
         if self.muscle is not None and self.muscle not in MUSCLES:
             raise ValueError(f"unknown muscle {self.muscle!r}; expected one of {MUSCLES}")
         if self.side is not None and self.side not in SIDES:
@@ -76,6 +90,7 @@ class ChannelInfo:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChannelInfo":
+        """Inverse of `to_dict`; dicts written before ``count_min``/``count_max`` existed load with None."""
         return cls(**d)
 
 
@@ -128,6 +143,17 @@ class StreamInfo:
     def offsets(self) -> np.ndarray:
         """Per-channel offset in counts, shape ``(n_channels,)``, float64."""
         return np.array([c.offset for c in self.channels], dtype=np.float64)
+
+    def count_range(self, column: int) -> tuple[int, int] | None:
+        """Clipping limits ``(lowest, highest)`` of channel ``column`` in counts: its declared ADC range, else
+        the integer dtype's limits; None for a float-coded stream that declares none."""
+        c = self.channels[column]
+        if c.count_min is not None:
+            return c.count_min, c.count_max
+        if np.issubdtype(np.dtype(self.dtype), np.integer):
+            info = np.iinfo(np.dtype(self.dtype))
+            return int(info.min), int(info.max)
+        return None
 
     def to_physical(self, counts: np.ndarray) -> np.ndarray:
         """Scale raw counts ``(n_samples, n_channels)`` to physical units (float64)."""

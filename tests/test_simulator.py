@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from scipy.signal import welch
+from scipy.signal import butter, sosfiltfilt, welch
 
 from sensors.sim import LiftOff, SimConfig, Simulator, SimulatorSource, Trial
 from sensors.sim.protocol import GMED, MOVEMENTS, TFL
@@ -158,6 +158,47 @@ def test_ground_truth_rep_boundaries_agree_with_imu_angle_and_emg():
         assert np.sum(gyro[a:b]) * 0.01 == pytest.approx(m.peak_deg - m.start_deg, abs=2.0)
 
 
+def test_thigh_accelerometer_and_gyroscope_are_consistent_with_the_hip_angles():
+    """A complementary filter on the raw thigh acc/gyro recovers the simulated joint excursion (an independent
+    physical check: gravity direction and angular rate must agree with each other and with the angle)."""
+    from dsp.reps import complementary_tilt
+
+    sim = Simulator(SimConfig(seed=3), [Trial.rest(2.0), Trial.exercise("side_lying_abduction", "left", 4),
+                                        Trial.hold("right", 10.0), Trial.exercise("squat", "right", 2)])
+    names = [c.label for c in sim.imu_stream.channels]
+    acc_cols = [names.index(f"thigh_acc_{a}_g") for a in "xyz"]
+    gyro_cols = [names.index(f"thigh_gyro_{a}_dps") for a in "xyz"]
+    assert {sim.imu_stream.channels[i].unit for i in acc_cols} == {"g"}
+    n = int(sim.duration_s * 100)
+    x = sim.imu_stream.to_physical(sim.imu_counts(0, n))
+    acc, gyro = x[:, acc_cols], x[:, gyro_cols]
+    # at rest the accelerometer reads 1 g and the gyroscope nothing
+    rest = slice(0, 150)
+    assert np.linalg.norm(acc[rest], axis=1).mean() == pytest.approx(1.0, abs=0.01)
+    assert np.abs(gyro[rest].mean(axis=0)).max() < 0.1
+    tilt = complementary_tilt(acc, gyro, 100.0)
+    truth = sim.timeline.angles(np.arange(n) / 100.0)  # noise-free abduction, flexion (deg)
+    abduction = np.zeros(n, bool)
+    for rep in sim.truth.reps:
+        span = slice(int(rep["start_s"] * 100), int(rep["end_s"] * 100))
+        if MOVEMENTS[rep["movement"]].angle == "hip_abduction_deg":
+            abduction[span] = True
+    err = tilt[abduction] - truth[abduction, 0]
+    assert np.sqrt(np.mean(err**2)) < 3.0
+    assert truth[abduction, 0].max() > 30.0  # the check covers the whole 0-35 deg range
+    # flexion too (squat to 90 deg: faster, so more centripetal acceleration and lag)
+    squat = np.zeros(n, bool)
+    for rep in sim.truth.reps:
+        if rep["movement"] == "squat":
+            squat[int(rep["start_s"] * 100): int(rep["end_s"] * 100)] = True
+    assert np.sqrt(np.mean((tilt[squat] - truth[squat, 1]) ** 2)) < 3.0
+    # the gyroscope about the abduction axis (x) integrates to each raise of the abduction trial
+    for rep in sim.truth.reps:
+        if rep["movement"] == "side_lying_abduction":
+            a, b = int(round(rep["start_s"] * 100)), int(round(rep["top_start_s"] * 100))
+            assert np.sum(gyro[a:b, 0]) * 0.01 == pytest.approx(35.0, abs=1.0)
+
+
 def test_hum_and_lift_off_are_where_the_parameters_put_them():
     sim = Simulator(SimConfig(seed=6, hum_uv=30.0, hum_hz=60.0, lift_offs=(LiftOff("R_TFL", 2.0, 1.0),)),
                     [Trial.rest(5.0)])
@@ -169,6 +210,60 @@ def test_hum_and_lift_off_are_where_the_parameters_put_them():
     inside = counts[2 * FS : 3 * FS]
     assert np.any(inside == 32767) and np.any(inside == -32768)
     assert np.abs(counts[: 2 * FS]).max() < 1000 and np.abs(counts[3 * FS :]).max() < 1000
+
+
+def test_motion_artefact_is_at_working_side_repetition_starts_only_low_frequency_with_the_set_peak():
+    motion_uv = 200.0
+    trials = [Trial.rest(3.0), Trial.exercise("clamshell", "left", 3), Trial.exercise("side_lying_abduction", "right", 2)]
+    with_art = Simulator(SimConfig(seed=5, motion_uv=motion_uv), trials)
+    n = with_art.n_emg_samples
+    x = with_art.emg_counts(0, n) * with_art.config.gain_uv_per_count
+    artefact = x - Simulator(SimConfig(seed=5), trials).emg_counts(0, n) * with_art.config.gain_uv_per_count
+    sides = [c.side for c in with_art.emg_stream.channels]
+    expected = np.zeros(artefact.shape, bool)  # the second after each repetition start, on the working side
+    for rep in with_art.truth.reps:
+        i = int(round(rep["start_s"] * FS))
+        expected[i: i + FS, [j for j, s in enumerate(sides) if s == rep["side"]]] = True
+    assert np.all(artefact[~expected] == 0)
+    assert len(with_art.truth.reps) == 5
+    for rep in with_art.truth.reps:
+        i = int(round(rep["start_s"] * FS))
+        for j, side in enumerate(sides):
+            if side == rep["side"]:
+                assert np.abs(artefact[i: i + FS, j]).max() == pytest.approx(motion_uv, abs=1.0)
+    # low frequency: nearly all of its energy lies below 15 Hz (EMG lives above ~20 Hz)
+    spec = np.abs(np.fft.rfft(artefact[:, 0])) ** 2
+    f = np.fft.rfftfreq(n, 1.0 / FS)
+    assert spec[f < 15].sum() > 0.95 * spec.sum()
+    # and it stands out in the recorded signal itself: a 20 Hz low-pass shows the set peak at the working
+    # side's repetition starts and next to nothing on the other side
+    low = sosfiltfilt(butter(4, 20.0, fs=FS, output="sos"), x, axis=0)
+    for rep in with_art.truth.reps:
+        i = int(round(rep["start_s"] * FS))
+        peak = np.abs(low[i: i + FS]).max(axis=0)
+        for j, side in enumerate(sides):
+            if side == rep["side"]:
+                assert peak[j] == pytest.approx(motion_uv, rel=0.05)
+            else:
+                assert peak[j] < 0.05 * motion_uv
+    assert np.abs(low[: int(2.5 * FS)]).max() < 0.05 * motion_uv  # the opening rest is clean
+
+
+@pytest.mark.parametrize("noise_uv", [3.0, 10.0])
+def test_noise_floor_at_rest_is_noise_uv_rms(noise_uv):
+    """At rest the signal is the white noise floor plus the postural tone (REST_PCT_MVIC of the MVIC RMS).
+
+    The floor is read where the sEMG spectrum has died away (700-1000 Hz): a white noise of RMS s has the
+    one-sided density s^2 / (fs/2) there. The total RMS is the two added in power."""
+    from sensors.sim.protocol import REST_PCT_MVIC
+
+    sim = Simulator(SimConfig(seed=11, noise_uv=noise_uv), [Trial.rest(20.0)])
+    x = _uv(sim, 0.0, 20.0)
+    f, p = welch(x, fs=FS, nperseg=1024, axis=0)
+    floor_uv = np.sqrt(p[f > 700].mean(axis=0) * FS / 2)
+    np.testing.assert_allclose(floor_uv, noise_uv, rtol=0.05)
+    tone_uv = np.array([sim.config.mvic_rms_uv[c.muscle] for c in sim.emg_stream.channels]) * REST_PCT_MVIC / 100
+    np.testing.assert_allclose(np.sqrt(np.mean(x**2, axis=0)), np.hypot(tone_uv, noise_uv), rtol=0.05)
 
 
 def _run_source(source, limit=None):

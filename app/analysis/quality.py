@@ -52,15 +52,22 @@ def mains_ratio(raw: np.ndarray, rate_hz: float, band_hz: tuple[float, float], m
 
 
 def saturation_pct(ch: EmgChannel, i0: int, i1: int) -> float:
-    """% of samples at the raw integer range's limits (clipping); NaN for float-coded streams."""
+    """% of the trial's received samples at the converter's limits (clipping).
+
+    The limits are the channel's declared ADC range (e.g. 0 and 1023 for a 10-bit BITalino channel stored in
+    int16), else the integer dtype's; NaN for a float-coded stream without a declared range or without counts.
+    Lost samples (gaps) are left out.
+    """
     counts = ch.stream.counts
-    if counts is None or not np.issubdtype(counts.dtype, np.integer):
+    limits = ch.stream.info.count_range(ch.column)
+    if counts is None or limits is None:
         return math.nan
     c = counts[i0:i1, ch.column]
-    if c.size == 0:
+    received = np.isfinite(ch.values()[i0:i1])
+    if not received.any():
         return math.nan
-    info = np.iinfo(counts.dtype)
-    return float(np.mean((c <= info.min) | (c >= info.max)) * 100.0)
+    lo, hi = limits
+    return float(np.mean(((c <= lo) | (c >= hi))[received]) * 100.0)
 
 
 def packet_loss_pct(ch: EmgChannel, i0: int, i1: int) -> float:

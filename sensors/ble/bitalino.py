@@ -207,10 +207,11 @@ class BitalinoProfile:
             bits = channel_bits(pos)
             channels.append(
                 ChannelInfo(
-                    f"A{port}", ChannelKind.EMG, "mV", gain=VCC_V / 2**bits / EMG_GAIN * 1e3, offset=2 ** (bits - 1)
+                    f"A{port}", ChannelKind.EMG, "mV", gain=VCC_V / 2**bits / EMG_GAIN * 1e3, offset=2 ** (bits - 1),
+                    count_min=0, count_max=2**bits - 1,  # unsigned ADC codes: 0..1023 (10-bit) or 0..63 (6-bit)
                 )
             )
-        channels += [ChannelInfo(f"I{i}", ChannelKind.OTHER, "bool") for i in range(1, 5)]
+        channels += [ChannelInfo(f"I{i}", ChannelKind.OTHER, "bool", count_min=0, count_max=1) for i in range(1, 5)]
         notes = [f"EMG scaling from the BITalino forum formula (Vcc 3.3 V, G = {EMG_GAIN:g}); gain unverified."]
         spectral_ok = self.rate_hz >= 1000
         if not spectral_ok:

@@ -242,12 +242,16 @@ class GanglionProfile:
 
     def streams(self) -> list[StreamInfo]:
         fw = f"firmware {self.firmware}.x" if self.firmware else "firmware detected from the data"
-        eeg = tuple(ChannelInfo(f"ch{i}", ChannelKind.EMG, "uV", gain=SCALE_UV) for i in range(1, 5))
+        # the 24-bit ADC's codes in int32; 3.x 18-bit fields (bit 0 and 6 LSBs lost) top out at 2^23 - 128, so
+        # that is the highest value at which the positive rail can show on every firmware
+        eeg = tuple(ChannelInfo(f"ch{i}", ChannelKind.EMG, "uV", gain=SCALE_UV, count_min=-(2**23),
+                                count_max=2**23 - 128) for i in range(1, 5))
         out = [StreamInfo("eeg", RATE_HZ, eeg, "int32", False, f"{_SPECTRAL_NOTE} ({fw})", NAME)]
         if self.accel:
             # One 3-axis sample per ten packets: 10 Hz on 3.x; 2.x adds a raw packet per 101 (200·10/201 Hz).
             rate = 10.0 if self.firmware != 2 else RATE_HZ * 10 / 201
-            acc = tuple(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=ACCEL_G_PER_COUNT) for a in "xyz")
+            acc = tuple(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=ACCEL_G_PER_COUNT, count_min=-128,
+                                    count_max=127) for a in "xyz")
             note = "Accelerometer scale unverified (0.016 vs 0.032)."
             out.append(StreamInfo("acc", rate, acc, "int8", False, note, NAME))
         return out

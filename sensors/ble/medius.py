@@ -94,7 +94,7 @@ class MediusInfo:
     channels : tuple of MediusChannel
         Packet column order.
     adc_bits : int
-        ADC resolution (informative).
+        ADC resolution; with each channel's offset it gives the clipping limits (`count_range`).
     fw : str
         Firmware version string.
     """
@@ -186,11 +186,25 @@ class MediusInfo:
         except (KeyError, TypeError, ValueError) as exc:
             raise MediusProfileError(f"Info is missing or mistypes a field: {exc!r}") from None
 
+    def count_range(self, channel: MediusChannel) -> tuple[int, int] | tuple[None, None]:
+        """The ADC codes ``channel`` can take, from ``adc_bits`` and its offset (spec, Info): unsigned
+        ``0 .. 2^bits - 1`` for an envelope or a channel with a positive offset (a biased ADC), two's complement
+        ``-2^(bits-1) .. 2^(bits-1) - 1`` for a signal channel with offset 0; cut to int16. ``(None, None)``
+        (the int16 limits) when ``adc_bits`` is absent or outside 1..16."""
+        bits = self.adc_bits
+        if not 1 <= bits <= 16:
+            return None, None
+        if channel.kind == "env" or channel.offset > 0:
+            lo, hi = 0, 2**bits - 1
+        else:
+            lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        return max(lo, -32768), min(hi, 32767)
+
     def stream_info(self, device: str = PROFILE_NAME) -> StreamInfo:
         """The `StreamInfo` of the data stream (``stream_id`` ``"emg"``, int16 counts)."""
         channels = tuple(
             ChannelInfo(label=c.label, kind=_CHANNEL_KINDS[c.kind], unit=c.unit, gain=c.gain, offset=c.offset,
-                        muscle=c.muscle, side=c.side)
+                        muscle=c.muscle, side=c.side, **dict(zip(("count_min", "count_max"), self.count_range(c))))
             for c in self.channels
         )
         return StreamInfo(stream_id="emg", rate_hz=float(self.fs_hz), channels=channels, dtype="int16",

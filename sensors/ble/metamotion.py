@@ -125,8 +125,9 @@ class MetaMotionProfile:
         acc_lsb = ACC_RANGES[self.acc_range_g][1]
         gyro_lsb = GYRO_RANGES[self.gyro_range_dps][1]
         note = "No packet counter: loss cannot be detected."
-        acc = tuple(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=1 / acc_lsb) for a in "xyz")
-        gyro = tuple(ChannelInfo(f"gyro_{a}", ChannelKind.GYRO, "deg/s", gain=1 / gyro_lsb) for a in "xyz")
+        full = {"count_min": -32768, "count_max": 32767}  # 16-bit sensors at the configured range
+        acc = tuple(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=1 / acc_lsb, **full) for a in "xyz")
+        gyro = tuple(ChannelInfo(f"gyro_{a}", ChannelKind.GYRO, "deg/s", gain=1 / gyro_lsb, **full) for a in "xyz")
         rate = float(self.rate_hz)
         return [
             StreamInfo("acc", rate, acc, "int16", False, note, NAME),

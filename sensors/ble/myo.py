@@ -101,11 +101,13 @@ class MyoProfile:
         return bool(device_name) and device_name.lower().startswith("myo")
 
     def streams(self) -> list[StreamInfo]:
-        emg = tuple(ChannelInfo(f"emg{i}", ChannelKind.EMG, "count") for i in range(1, 9))
+        emg = tuple(ChannelInfo(f"emg{i}", ChannelKind.EMG, "count", count_min=-128, count_max=127)
+                    for i in range(1, 9))
+        full = {"count_min": -32768, "count_max": 32767}
         imu = (
-            *(ChannelInfo(f"quat_{a}", ChannelKind.QUAT, "1", gain=1 / 16384) for a in "wxyz"),
-            *(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=1 / 2048) for a in "xyz"),
-            *(ChannelInfo(f"gyro_{a}", ChannelKind.GYRO, "deg/s", gain=1 / 16) for a in "xyz"),
+            *(ChannelInfo(f"quat_{a}", ChannelKind.QUAT, "1", gain=1 / 16384, **full) for a in "wxyz"),
+            *(ChannelInfo(f"acc_{a}", ChannelKind.ACC, "g", gain=1 / 2048, **full) for a in "xyz"),
+            *(ChannelInfo(f"gyro_{a}", ChannelKind.GYRO, "deg/s", gain=1 / 16, **full) for a in "xyz"),
         )
         return [
             StreamInfo("emg", EMG_RATE_HZ, emg, "int8", False, _SPECTRAL_NOTE + " Raw counts (unscaled).", NAME),

@@ -56,7 +56,8 @@ def _read(path: Path, f, pyedflib) -> ImportedRecording:
             gain = (pmax - pmin) / (dmax - dmin)
             unit = normalise_unit(f.getPhysicalDimension(i))
             kind = ChannelKind.EMG if "emg" in labels[i].lower() else kind_for_unit(unit)
-            chans.append(ChannelInfo(label=labels[i], kind=kind, unit=unit or "a.u.", gain=gain, offset=dmin - pmin / gain))
+            chans.append(ChannelInfo(label=labels[i], kind=kind, unit=unit or "a.u.", gain=gain, offset=dmin - pmin / gain,
+                                     count_min=int(dmin), count_max=int(dmax)))  # EDF: the recorder's digital range
             cols.append(f.readSignal(i, digital=True))
         lengths = {c.shape[0] for c in cols}
         if len(lengths) != 1:

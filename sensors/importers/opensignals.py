@@ -89,10 +89,13 @@ def read(path: Path) -> ImportedRecording:
                             unit="mV",
                             gain=_EMG_VCC_V / _EMG_GAIN * 1000.0 / 2**bits,
                             offset=float(2 ** (bits - 1)),
+                            count_min=0,
+                            count_max=2**bits - 1,  # the stated ADC resolution
                         )
                     )
                 else:
-                    chans.append(ChannelInfo(label=name, kind=ChannelKind.OTHER, unit="counts"))
+                    chans.append(ChannelInfo(label=name, kind=ChannelKind.OTHER, unit="counts", count_min=0,
+                                             count_max=2**bits - 1))
                 al.append(tuple(dict.fromkeys(a_ for a_ in (label, f"A{port}", str(port)) if a_ != name)))
             if n == 0:
                 raise ImportFormatError(path, f"{what}: no samples")

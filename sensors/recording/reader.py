@@ -63,14 +63,16 @@ class SessionReader:
         self.meta = {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
         self._keys: dict[str, int] = {}
         self._dtypes: dict[str, np.dtype] = {}
+        # the ADC range columns were added to schema 1 later (nullable); older files read as "dtype limits"
+        ch_cols = {r[1] for r in self._conn.execute("PRAGMA table_info(channels)")}
+        rails = ", count_min, count_max" if {"count_min", "count_max"} <= ch_cols else ", NULL, NULL"
         streams = []
         for key, sid, device, rate_hz, dtype, n_ch, spectral_ok, note in self._conn.execute(
                 "SELECT s.stream_key, s.stream_id, d.name, s.rate_hz, s.dtype, s.n_channels, s.spectral_ok, s.note"
                 " FROM streams s LEFT JOIN devices d ON d.device_id = s.device_id ORDER BY s.stream_key").fetchall():
             chans = tuple(
-                ChannelInfo(label, kind, unit, gain, offset, muscle, side)
-                for label, kind, unit, gain, offset, muscle, side in self._conn.execute(
-                    'SELECT label, kind, unit, gain, "offset", muscle, side FROM channels WHERE stream_key=?'
+                ChannelInfo(*row) for row in self._conn.execute(
+                    f'SELECT label, kind, unit, gain, "offset", muscle, side{rails} FROM channels WHERE stream_key=?'
                     " ORDER BY ch_index", (key,)))
             if len(chans) != n_ch:
                 raise RecordingError(f"{self.path}: stream {sid!r} declares {n_ch} channels but describes {len(chans)}")

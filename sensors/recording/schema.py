@@ -47,6 +47,8 @@ CREATE TABLE channels (
     "offset"   REAL NOT NULL,         -- count that maps to zero
     muscle     TEXT,
     side       TEXT,
+    count_min  INTEGER,               -- ADC rails in counts (NULL: the dtype's limits). Files written before
+    count_max  INTEGER,               -- these columns existed lack them and read as NULL
     PRIMARY KEY (stream_key, ch_index)
 );
 CREATE TABLE blocks (

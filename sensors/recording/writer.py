@@ -159,10 +159,10 @@ class SessionWriter:
             )
             key = cur.lastrowid
             self._conn.executemany(
-                'INSERT INTO channels(stream_key, ch_index, label, kind, unit, gain, "offset", muscle, side)'
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(key, i, c.label, c.kind.value, c.unit, float(c.gain), float(c.offset), c.muscle, c.side)
-                 for i, c in enumerate(info.channels)],
+                'INSERT INTO channels(stream_key, ch_index, label, kind, unit, gain, "offset", muscle, side,'
+                " count_min, count_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(key, i, c.label, c.kind.value, c.unit, float(c.gain), float(c.offset), c.muscle, c.side,
+                  c.count_min, c.count_max) for i, c in enumerate(info.channels)],
             )
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:

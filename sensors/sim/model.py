@@ -16,7 +16,9 @@ import numpy as np
 from sensors.sim.protocol import CONTRALATERAL, GMAX, GMED, MOVEMENTS, MVIC_SYNERGY, REST_PCT_MVIC, TFL, Movement, Trial
 
 _SHORT = {GMED: "GMED", TFL: "TFL", GMAX: "GMAX"}
-IMU_CHANNELS = ("hip_abduction_deg", "hip_flexion_deg", "pelvic_drop_deg", "thigh_gyro_dps")
+IMU_CHANNELS = ("hip_abduction_deg", "hip_flexion_deg", "pelvic_drop_deg", "thigh_gyro_dps",
+                "thigh_acc_x_g", "thigh_acc_y_g", "thigh_acc_z_g",
+                "thigh_gyro_x_dps", "thigh_gyro_y_dps", "thigh_gyro_z_dps")
 
 
 @dataclass(frozen=True)

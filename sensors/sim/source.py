@@ -18,7 +18,7 @@ import numpy as np
 
 from sensors.sim.model import IMU_CHANNELS, GroundTruth, SimConfig, Timeline, ground_truth
 from sensors.sim.protocol import Trial, standard_protocol
-from sensors.sim.synth import ANGLE_DEG_PER_COUNT, GYRO_DPS_PER_COUNT, EmgSynth, ImuSynth
+from sensors.sim.synth import IMU_UNITS_PER_COUNT, EmgSynth, ImuSynth
 from sensors.stream import ChannelInfo, ChannelKind, Event, EventKind, Frame, Item, StreamInfo
 
 _LOSS_STREAM = 3
@@ -44,15 +44,15 @@ class Simulator:
         c = self.config
         self.emg_stream = StreamInfo(
             "emg", float(c.emg_rate_hz),
-            tuple(ChannelInfo(ch.label, ChannelKind.EMG, "uV", c.gain_uv_per_count, 0.0, ch.muscle, ch.side)
+            tuple(ChannelInfo(ch.label, ChannelKind.EMG, "uV", c.gain_uv_per_count, 0.0, ch.muscle, ch.side,
+                              -32768, 32767)  # the synthesis clips at the int16 rails
                   for ch in self.timeline.channels),
             dtype="int16", device="medius-simulator")
+        kinds = {"deg": (ChannelKind.ANGLE, "deg"), "dps": (ChannelKind.GYRO, "deg/s"), "g": (ChannelKind.ACC, "g")}
         self.imu_stream = StreamInfo(
             "imu", float(c.imu_rate_hz),
-            tuple(ChannelInfo(name, ChannelKind.GYRO if name.endswith("dps") else ChannelKind.ANGLE,
-                              "deg/s" if name.endswith("dps") else "deg",
-                              GYRO_DPS_PER_COUNT if name.endswith("dps") else ANGLE_DEG_PER_COUNT)
-                  for name in IMU_CHANNELS),
+            tuple(ChannelInfo(name, *kinds[name.rsplit("_", 1)[1]], float(gain), count_min=-32768, count_max=32767)
+                  for name, gain in zip(IMU_CHANNELS, IMU_UNITS_PER_COUNT)),
             dtype="int16", spectral_ok=False, note="kinematics, not EMG", device="medius-simulator")
 
     @property
@@ -68,7 +68,7 @@ class Simulator:
         return self.emg.counts(int(first_index), int(n_samples))
 
     def imu_counts(self, first_index: int, n_samples: int) -> np.ndarray:
-        """IMU counts ``(n_samples, 4)`` int16 (0.01 deg and 0.1 deg/s per count)."""
+        """IMU counts ``(n_samples, 10)`` int16, columns `IMU_CHANNELS` (gains in ``imu_stream``)."""
         return self.imu.counts(int(first_index), int(n_samples))
 
     def lost_packets(self, n_packets: int) -> np.ndarray:
@@ -91,6 +91,7 @@ class Simulator:
         kwargs.setdefault("packet_loss", self.config.packet_loss)
         kwargs.setdefault("seed", self.config.seed)
         kwargs.setdefault("name", "Medius-Sim")
+        kwargs.setdefault("adc_bits", 16)  # the simulator's counts span int16 (its clipping limits)
         return MediusPeripheral(channels, self.emg_counts, **kwargs)
 
 

@@ -22,6 +22,17 @@ HOP = SEGMENT // 2
 _EMG_STREAM, _IMU_STREAM = 1, 2
 ANGLE_DEG_PER_COUNT = 0.01
 GYRO_DPS_PER_COUNT = 0.1
+#: the raw thigh IMU at a MetaMotion-like range: ±8 g and ±2000 deg/s over int16
+ACC_G_PER_COUNT = 8.0 / 32768
+RAW_GYRO_DPS_PER_COUNT = 2000.0 / 32768
+#: physical units per count of every `IMU_CHANNELS` column
+IMU_UNITS_PER_COUNT = np.array([ANGLE_DEG_PER_COUNT] * 3 + [GYRO_DPS_PER_COUNT] + [ACC_G_PER_COUNT] * 3
+                               + [RAW_GYRO_DPS_PER_COUNT] * 3)
+_G0 = 9.80665  # m/s2 per g
+_SENSOR_POS_M = np.array([0.0, 0.08, -0.25])  # lateral thigh surface, 25 cm below the hip centre (sensor frame)
+_ACC_NOISE_G = 0.004  # white noise, g RMS (MEMS accelerometer at ~100 Hz)
+_GYRO_NOISE_DPS = 0.1  # white noise, deg/s RMS
+_IMU_DIFF_S = 1e-3  # step of the numerical derivatives of the orientation
 
 
 def _base_psd(f_hz: np.ndarray) -> np.ndarray:
@@ -44,6 +55,17 @@ def scale_for_mdf(mdf_hz: np.ndarray, rate_hz: float) -> np.ndarray:
     """Frequency scale giving the wanted MDF (Hz) at sample rate ``rate_hz`` (same shape as ``mdf_hz``)."""
     mdf_table, scales = _mdf_of_scale(float(rate_hz))
     return np.interp(mdf_hz, mdf_table, scales)
+
+
+_MOTION_HZ, _MOTION_DECAY_S = 4.0, 0.15
+
+
+def _damped_sine(dt_s: np.ndarray) -> np.ndarray:
+    return np.exp(-dt_s / _MOTION_DECAY_S) * np.sin(2 * np.pi * _MOTION_HZ * dt_s)
+
+
+# the damped sine peaks where tan(2 pi f t) = 2 pi f tau; dividing by that value makes motion_uv its peak
+_MOTION_PEAK = float(_damped_sine(np.arctan(2 * np.pi * _MOTION_HZ * _MOTION_DECAY_S) / (2 * np.pi * _MOTION_HZ)))
 
 
 class EmgSynth:
@@ -126,14 +148,15 @@ class EmgSynth:
         return x
 
     def _motion(self, t: np.ndarray) -> np.ndarray:
-        """Damped 4 Hz artefact starting at every repetition, on the working side's channels."""
+        """Damped 4 Hz artefact starting at every repetition, on the working side's channels, peaking at
+        ``motion_uv``."""
         out = np.zeros((t.size, self.n_channels))
         c = self.timeline.config
         for start_s, side, _ in self._rep_starts:
             if start_s > t[-1] or start_s + 1.0 < t[0]:
                 continue
             dt = t - start_s
-            bump = np.where((dt >= 0) & (dt < 1.0), np.exp(-dt / 0.15) * np.sin(2 * np.pi * 4.0 * dt), 0.0)
+            bump = np.where((dt >= 0) & (dt < 1.0), _damped_sine(dt) / _MOTION_PEAK, 0.0)
             for j, ch in enumerate(self.timeline.channels):
                 if ch.side == side:
                     out[:, j] += c.motion_uv * bump
@@ -146,7 +169,20 @@ class EmgSynth:
 
 
 class ImuSynth:
-    """Thigh/pelvis IMU: hip abduction, hip flexion, pelvic drop (deg) and thigh angular rate (deg/s)."""
+    """Thigh/pelvis IMU: joint angles, their summed rate, and the raw thigh accelerometer and gyroscope.
+
+    Columns (`IMU_CHANNELS`): hip abduction, hip flexion, pelvic drop (deg), thigh angular rate (deg/s, the
+    summed rate of the two hip angles), then a thigh-mounted accelerometer (3 axes, g) and gyroscope (3 axes,
+    deg/s) as a real IMU (e.g. MetaMotion) strapped on the lateral thigh of the working side would report.
+
+    The pelvis is taken as fixed, upright, in the world (side-lying exercises are simulated in the standing
+    frame: the joint rotation is about a horizontal axis either way, which is what the tilt of the thigh
+    measures). Sensor axes at rest: x anterior, y lateral, z up along the thigh. The thigh orientation is
+    ``R = Rx(abduction) @ Ry(-flexion)`` (abduction swings the knee laterally, flexion anteriorly). The
+    accelerometer reads the specific force ``R^T (a - g) / g0`` of a point ``_SENSOR_POS_M`` from the hip
+    centre (gravity plus the tangential and centripetal acceleration of the movement); the gyroscope reads the
+    body-frame angular rate from ``R^T dR/dt``. Both add white noise (`_ACC_NOISE_G`, `_GYRO_NOISE_DPS`).
+    """
 
     BLOCK = 256  # samples per random block (noise is drawn per block, so ranges are chunk-invariant)
 
@@ -154,22 +190,53 @@ class ImuSynth:
         self.timeline = timeline
         self.rate_hz = float(timeline.config.imu_rate_hz)
 
+    def _noise(self, first: int, n: int, width: int, *tag: int) -> np.ndarray:
+        c = self.timeline.config
+        b0, b1 = first // self.BLOCK, (first + n - 1) // self.BLOCK
+        return np.concatenate([np.random.default_rng([c.seed, _IMU_STREAM, b, *tag]).standard_normal((self.BLOCK, width))
+                               for b in range(b0, b1 + 1)])[first - b0 * self.BLOCK :][:n]
+
+    def _orientation(self, t_s: np.ndarray) -> np.ndarray:
+        """Thigh-to-world rotation matrices ``(n, 3, 3)`` at times ``t_s`` (noise-free)."""
+        a = np.radians(self.timeline.angles(t_s))
+        abd, flex = a[:, 0], -a[:, 1]
+        ca, sa, cf, sf = np.cos(abd), np.sin(abd), np.cos(flex), np.sin(flex)
+        one, zero = np.ones_like(ca), np.zeros_like(ca)
+        rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, ca, -sa], -1),
+                       np.stack([zero, sa, ca], -1)], -2)
+        ry = np.stack([np.stack([cf, zero, sf], -1), np.stack([zero, one, zero], -1),
+                       np.stack([-sf, zero, cf], -1)], -2)
+        return rx @ ry
+
+    def inertial(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Noise-free thigh accelerometer (g) and gyroscope (deg/s), each ``(n, 3)`` in the sensor frame."""
+        h = _IMU_DIFF_S
+        r_m, r0, r_p = self._orientation(t_s - h), self._orientation(t_s), self._orientation(t_s + h)
+        rt = np.swapaxes(r0, 1, 2)
+        w = rt @ ((r_p - r_m) / (2 * h))  # skew-symmetric: the body-frame angular velocity, rad/s
+        gyro = np.degrees(np.stack([w[:, 2, 1], w[:, 0, 2], w[:, 1, 0]], axis=1))
+        acc_world = (r_p - 2 * r0 + r_m) @ _SENSOR_POS_M / (h * h)  # d2(R p)/dt2, m/s2
+        acc = rt @ (acc_world / _G0 + np.array([0.0, 0.0, 1.0]))[:, :, None]  # at rest it reads +1 g up
+        return acc[:, :, 0], gyro
+
     def values(self, first: int, n: int) -> np.ndarray:
-        """``(n, 4)`` float64 in deg, deg, deg, deg/s."""
+        """``(n, 10)`` float64: deg ×3, deg/s, g ×3, deg/s ×3 (see `IMU_CHANNELS`)."""
         c = self.timeline.config
         t = (first + np.arange(n)) / self.rate_hz
         half = 0.5 / self.rate_hz
         angles = self.timeline.angles(t)
         rate = (self.timeline.angles(t + half) - self.timeline.angles(t - half))[:, :2].sum(axis=1) * self.rate_hz
-        b0, b1 = first // self.BLOCK, (first + n - 1) // self.BLOCK
-        noise = np.concatenate([np.random.default_rng([c.seed, _IMU_STREAM, b]).standard_normal((self.BLOCK, 4))
-                                for b in range(b0, b1 + 1)])[first - b0 * self.BLOCK :][:n]
+        noise = self._noise(first, n, 4)
         out = np.column_stack([angles, rate])
         out[:, :3] += noise[:, :3] * c.imu_noise_deg
         out[:, 3] += noise[:, 3] * c.imu_noise_deg * self.rate_hz / 10.0
-        return out
+        # the raw sensor draws its own noise, so the angle channels stay what they were before it existed
+        acc, gyro = self.inertial(t)
+        raw_noise = self._noise(first, n, 6, 1)
+        acc += raw_noise[:, :3] * _ACC_NOISE_G
+        gyro += raw_noise[:, 3:] * _GYRO_NOISE_DPS
+        return np.column_stack([out, acc, gyro])
 
     def counts(self, first: int, n: int) -> np.ndarray:
         v = self.values(first, n)
-        scale = np.array([ANGLE_DEG_PER_COUNT] * 3 + [GYRO_DPS_PER_COUNT])
-        return np.clip(np.round(v / scale), -32768, 32767).astype(np.int16)
+        return np.clip(np.round(v / IMU_UNITS_PER_COUNT), -32768, 32767).astype(np.int16)
