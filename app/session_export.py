@@ -100,15 +100,16 @@ def session_analysis(session: Path | str) -> SessionAnalysis:
     """The session's analysis with default settings: the run ``medius analyze --store`` kept in the file when it
     is current (same Medius version, same settings, same result layout), else analysed now."""
     from app.analysis.config import AnalysisConfig
-    from app.analysis.data import load_session
+    from app.analysis.data import load_session, recorded_mains_hz
     from app.analysis.session import RESULT_VERSION, analyze
     from app.cmd_analyze import RESULT_NAME
     from sensors.recording.writer import software_version
 
-    settings = json.loads(json.dumps(AnalysisConfig().to_dict()))
     version = software_version()
     with SessionReader(session) as r:
         stored = r.analysis_results(RESULT_NAME)
+        # the defaults as `analyze` resolves them for this session (its recorded mains notch included)
+        settings = json.loads(json.dumps(AnalysisConfig(mains_hz=recorded_mains_hz(r.meta)).to_dict()))
     # a source tree has no version to compare: its code may differ from the run's, so it always re-analyses
     current = [run for run in stored if run["software_version"] == version and not version.startswith("unknown")
                and run["params"] == settings and run["result"].get("result_version") == RESULT_VERSION]

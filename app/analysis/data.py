@@ -135,10 +135,17 @@ def load_session(path: str | Path) -> SessionData:
             streams[info.stream_id] = StreamData(info, physical, counts)
         rates = {sid: s.rate_hz for sid, s in streams.items()}
         protocol = SessionProtocol.from_file(reader.meta, reader.events(), rates)
-        filters = reader.meta.get("filters")
-        mains = filters.get("mains_hz") if isinstance(filters, dict) else None
+        recorded = recorded_mains_hz(reader.meta)
     finally:
         reader.close()
-    # only a real mains frequency is taken; anything else (absent, 0, garbled) means "not recorded"
-    recorded = float(mains) if isinstance(mains, (int, float)) and mains in (50, 60) else None
     return SessionData(protocol, streams, str(path), recorded)
+
+
+def recorded_mains_hz(meta: dict) -> float | None:
+    """The mains frequency a session's meta records (``filters.mains_hz``), or None.
+
+    Only a real mains frequency is taken; anything else (absent, 0, garbled) means "not recorded".
+    """
+    filters = meta.get("filters")
+    mains = filters.get("mains_hz") if isinstance(filters, dict) else None
+    return float(mains) if isinstance(mains, (int, float)) and mains in (50, 60) else None
