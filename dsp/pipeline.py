@@ -106,19 +106,18 @@ class BatchResult:
 
 
 @kernel
-def _filter_envelope(state, meta, x, filtered, envelope):  # pragma: no cover
+def _filter_envelope(sos, state, meta, x, filtered, envelope):  # pragma: no cover
     # The live chain in one call: a Python-level dispatch costs more than filtering a 10-sample chunk, and each
-    # array argument adds ~60 ns of dispatch, so all float64 state travels in one array (layout: _pack_state) and
-    # the integers in `meta` = [RMS ring position, rows filled, n_sections, RMS window].
+    # array argument adds ~60 ns of dispatch, so the float64 state travels in one array (layout: _pack_state) and
+    # the integers in `meta` = [RMS ring position, rows filled, n_sections, RMS window]. `sos` stays separate: in
+    # the same array as the state the compiler must reload the coefficients after every state store.
     n_channels = x.shape[1]
     n_sections = meta[2]
     window = meta[3]
-    a = 6 * n_sections
-    b = a + 2 * n_sections * n_channels
+    b = 2 * n_sections * n_channels
     c = b + _BLOCK * n_channels
     d = c + window * n_channels
-    sos = state[:a].reshape((n_sections, 6))
-    zi = state[a:b].reshape((n_sections, 2, n_channels))
+    zi = state[:b].reshape((n_sections, 2, n_channels))
     block = state[b:c].reshape((_BLOCK, n_channels))
     ring = state[c:d].reshape((window, n_channels))
     sums = state[d:]
@@ -126,20 +125,20 @@ def _filter_envelope(state, meta, x, filtered, envelope):  # pragma: no cover
     _rms_kernel(ring, sums, meta, filtered, envelope)
 
 
-def _pack_state(f: SosFilter, r: MovingRms) -> tuple[np.ndarray, np.ndarray]:
+def _pack_state(f: SosFilter, r: MovingRms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # One float64 array for the filter's and the RMS's state, in _filter_envelope's layout; the SosFilter and
     # MovingRms attributes become views of it, so their reset() and inspection keep working.
-    parts = (f.sos, f.zi, f._block, r._ring, r._sums)
+    parts = (f.zi, f._block, r._ring, r._sums)
     state = np.concatenate([p.ravel() for p in parts])
     views, start = [], 0
     for p in parts:
         views.append(state[start : start + p.size].reshape(p.shape))
         start += p.size
-    f.sos, f.zi, f._block, r._ring, r._sums = views
+    f.zi, f._block, r._ring, r._sums = views
     meta = np.array([0, 0, f.sos.shape[0], r.window_samples], np.int64)
     meta[:2] = r._pos_filled
     r._pos_filled = meta[:2]
-    return state, meta
+    return f.sos, state, meta
 
 
 class StreamPipeline:
