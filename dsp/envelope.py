@@ -26,6 +26,7 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
         for c in range(n_channels):
             p = pos
             f = filled
+            inv = 1.0 / max(f, 1)
             total = sums[c]
             for i in range(n_samples):
                 v = np.float64(x[i, c])
@@ -35,17 +36,29 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
                 p += 1
                 if f < window:
                     f += 1
+                    inv = 1.0 / f
                 if p == window:
                     p = 0
                     total = 0.0
                     for k in range(window):
                         total += ring[k, c]
-                out[i, c] = total * (1.0 / f)
-                out[i, c] = np.sqrt(max(out[i, c], 0.0))
+                out[i, c] = total * inv
             sums[c] = total
         pos_filled[0] = (pos + n_samples) % window
         pos_filled[1] = min(window, filled + n_samples)
-        return
+    else:
+        _rms_rows(ring, sums, pos_filled, x, out)
+    flat = out.reshape(-1)
+    for k in range(flat.shape[0]):
+        flat[k] = np.sqrt(max(flat[k], 0.0))
+
+
+@kernel
+def _rms_rows(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
+    # Many channels: row by row, channel loop innermost (vectorised); mean squares into `out`.
+    window, n_channels = ring.shape
+    pos = pos_filled[0]
+    filled = pos_filled[1]
     for i in range(x.shape[0]):
         for c in range(n_channels):
             v = np.float64(x[i, c])
@@ -67,9 +80,6 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
             out[i, c] = sums[c] * inv  # mean square; the square root follows in one vectorised pass
     pos_filled[0] = pos
     pos_filled[1] = filled
-    flat = out.reshape(-1)
-    for k in range(flat.shape[0]):
-        flat[k] = np.sqrt(max(flat[k], 0.0))
 
 
 @kernel

