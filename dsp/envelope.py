@@ -48,6 +48,12 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
         pos_filled[1] = min(window, filled + n_samples)
     else:
         _rms_rows(ring, sums, pos_filled, x, out)
+    _sqrt_in_place(out)
+
+
+@kernel
+def _sqrt_in_place(out):  # pragma: no cover - compiled
+    # mean squares -> RMS, in one vectorised pass
     flat = out.reshape(-1)
     for k in range(flat.shape[0]):
         flat[k] = np.sqrt(max(flat[k], 0.0))
@@ -77,7 +83,7 @@ def _rms_rows(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
                     sums[c] += ring[k, c]
         inv = 1.0 / filled
         for c in range(n_channels):
-            out[i, c] = sums[c] * inv  # mean square; the square root follows in one vectorised pass
+            out[i, c] = sums[c] * inv  # mean square; _sqrt_in_place follows
     pos_filled[0] = pos
     pos_filled[1] = filled
 

@@ -13,10 +13,11 @@ import numpy as np
 
 from dsp._jit import kernel
 from dsp._validate import float_dtype, out_buffer, positive, samples_2d
-from dsp.envelope import MovingRms, _rms_kernel
+from dsp.envelope import MovingRms, _rms_kernel, _rms_rows, _sqrt_in_place
 from dsp.filters import (
     _BLOCK,
     _MAX_EDGE_FRACTION_OF_RATE,
+    _MIN_VECTOR_CHANNELS,
     FilterDesign,
     SosFilter,
     _sos_kernel,
@@ -122,7 +123,12 @@ def _filter_envelope(sos, state, meta, x, filtered, envelope):  # pragma: no cov
     ring = state[c:d].reshape((window, n_channels))
     sums = state[d:]
     _sos_kernel(sos, zi, block, x, filtered)
-    _rms_kernel(ring, sums, meta, filtered, envelope)
+    if n_channels < _MIN_VECTOR_CHANNELS:
+        _rms_kernel(ring, sums, meta, filtered, envelope)
+    else:
+        # _rms_kernel's own path, called directly: ~0.1 us less per chunk (measured at 8 ch x 10 samples)
+        _rms_rows(ring, sums, meta, filtered, envelope)
+        _sqrt_in_place(envelope)
 
 
 def _pack_state(f: SosFilter, r: MovingRms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,8 +208,10 @@ class StreamPipeline:
         -------
         ChunkResult
         """
-        # this runs per chunk (~1 us in all at 10 samples): inline cheap checks, the full ones only when they fail
-        if type(x) is not np.ndarray or x.ndim != 2 or not self._ready(x, x.shape[0]):
+        # this runs per chunk (~1.5 us in all at 10 samples): inline cheap checks, the full ones only when they fail
+        # (a dtype equal to but not the same object as self.dtype just takes the slow path)
+        if (type(x) is not np.ndarray or x.dtype is not self.dtype or x.ndim != 2 or x.shape[1] != self.n_channels
+                or not (flags := x.flags).c_contiguous or not flags.writeable):
             x = samples_2d("x", x, self.n_channels, self.dtype)
         n = x.shape[0]
         checked_f, checked_e = self._checked_out
