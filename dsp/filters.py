@@ -215,8 +215,47 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
     if n_channels < _MIN_VECTOR_CHANNELS:
         # Few channels: sample by sample through all sections, so the out-of-order core overlaps section s at
         # sample i+1 with section s+1 at sample i (what scipy does).
+        # Four samples at a time per section, with the section's state in registers across them (one
+        # store-to-load round trip of the state per four samples): 1 ch x 5 sections 6.1 -> 4.2 ns a sample.
         for c in range(n_channels):
-            for i in range(n_samples):
+            i = 0
+            while i + 4 <= n_samples:
+                v0 = np.float64(x[i, c])
+                v1 = np.float64(x[i + 1, c])
+                v2 = np.float64(x[i + 2, c])
+                v3 = np.float64(x[i + 3, c])
+                for s in range(n_sections):
+                    b0 = sos[s, 0]
+                    b1 = sos[s, 1]
+                    b2 = sos[s, 2]
+                    a1 = sos[s, 4]
+                    a2 = sos[s, 5]
+                    p0 = zi[s, 0, c]
+                    p1 = zi[s, 1, c]
+                    y = b0 * v0 + p0
+                    p0 = b1 * v0 - a1 * y + p1
+                    p1 = b2 * v0 - a2 * y
+                    v0 = y
+                    y = b0 * v1 + p0
+                    p0 = b1 * v1 - a1 * y + p1
+                    p1 = b2 * v1 - a2 * y
+                    v1 = y
+                    y = b0 * v2 + p0
+                    p0 = b1 * v2 - a1 * y + p1
+                    p1 = b2 * v2 - a2 * y
+                    v2 = y
+                    y = b0 * v3 + p0
+                    p0 = b1 * v3 - a1 * y + p1
+                    p1 = b2 * v3 - a2 * y
+                    v3 = y
+                    zi[s, 0, c] = p0
+                    zi[s, 1, c] = p1
+                out[i, c] = v0
+                out[i + 1, c] = v1
+                out[i + 2, c] = v2
+                out[i + 3, c] = v3
+                i += 4
+            for i in range(i, n_samples):
                 v = np.float64(x[i, c])
                 for s in range(n_sections):
                     y = sos[s, 0] * v + zi[s, 0, c]
