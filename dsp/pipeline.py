@@ -226,7 +226,10 @@ def run_batch(x: np.ndarray, config: PipelineConfig) -> BatchResult:
     x = samples_2d("x", x)
     p = StreamPipeline(config, x.shape[1], x.dtype)
     filtered, envelope = np.empty_like(x), np.empty_like(x)
-    _filter_envelope(*p._state, x, filtered, envelope)
+    # two calls, not the live path's fused kernel: one dispatch more is nothing here, and compiled separately the
+    # few-channel paths run faster (1 ch x 10 min @ 1 kHz: 3.0 vs 4.0 ms; 8 ch within 3 %)
+    p.filter.process(x, filtered)
+    p.rms.process(filtered, envelope)
     # the tracker's own windows over the whole array, without the per-window streaming bookkeeping
     fatigue = p._no_fatigue if p.tracker is None else p.tracker.batch(filtered)
     return BatchResult(filtered, envelope, fatigue)
