@@ -76,16 +76,34 @@ def _rms_rows(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
             filled += 1
         if pos == window:
             pos = 0
-            for c in range(n_channels):
-                sums[c] = 0.0
-            for k in range(window):
-                for c in range(n_channels):
-                    sums[c] += ring[k, c]
+            _resum(ring, sums)
         inv = 1.0 / filled
         for c in range(n_channels):
             out[i, c] = sums[c] * inv  # mean square; _sqrt_in_place follows
     pos_filled[0] = pos
     pos_filled[1] = filled
+
+
+@kernel
+def _resum(ring, sums):  # pragma: no cover - compiled
+    # sums[c] = ring[0, c] + ring[1, c] + ... in that order. Four ring rows per channel-loop pass with the sum in
+    # a register: the sum makes one store-to-load round trip per four rows instead of per row (this re-sum was
+    # about a third of the moving RMS's cost at 8 channels).
+    window, n_channels = ring.shape
+    for c in range(n_channels):
+        sums[c] = 0.0
+    k = 0
+    while k + 4 <= window:
+        g0 = ring[k]
+        g1 = ring[k + 1]
+        g2 = ring[k + 2]
+        g3 = ring[k + 3]
+        for c in range(n_channels):
+            sums[c] = sums[c] + g0[c] + g1[c] + g2[c] + g3[c]
+        k += 4
+    for k in range(k, window):
+        for c in range(n_channels):
+            sums[c] += ring[k, c]
 
 
 @kernel
