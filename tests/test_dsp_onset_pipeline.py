@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dsp.filters import cascade, design_emg_bandpass, design_notch
 from dsp.normalise import percent_mvc
-from dsp.onset import _hysteresis_segments, onsets_threshold, onsets_tkeo, teager_kaiser
+from dsp.onset import _centred_moving_mean_abs, _hysteresis_segments, onsets_threshold, onsets_tkeo, teager_kaiser
 from dsp.pipeline import PipelineConfig, StreamPipeline, run_batch
 from dsp.spectral import SpectralSeries, spectral_indices
 from naive_dsp import naive_hysteresis, naive_moving_rms
@@ -52,6 +52,16 @@ def test_hysteresis_and_min_duration_against_naive():
         for min_len, min_off_len in ((1, 1), (5, 2), (20, 7), (3, 12)):
             count = _hysteresis_segments(tf, on, off, min_len, min_off_len, out)
             assert [tuple(r) for r in out[:count]] == naive_hysteresis(tf, on, off, min_len, min_off_len)
+
+
+@pytest.mark.parametrize("width", [1, 2, 7, 50, 399, 400, 1000])
+def test_centred_moving_mean_against_naive(width):
+    v = np.random.default_rng(width).standard_normal(400)
+    half = width // 2
+    expected = [np.mean(np.abs(v[max(0, i - half) : max(0, i - half + width)])) for i in range(len(v))]
+    got = np.empty_like(v)
+    _centred_moving_mean_abs(v, width, got)
+    assert np.allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_short_blips_are_ignored_and_open_burst_ends_at_signal_end():
