@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._jit import kernel
+from numba import njit
+
+from dsp._jit import KERNEL_FLAGS, kernel
 from dsp._validate import float_dtype, out_buffer, positive, samples_2d
 
 # The band-pass upper edge is kept at or below this fraction of the sampling rate (0.9 x Nyquist), so that a
@@ -198,6 +200,14 @@ def _checked_sos(sos) -> np.ndarray:
     return sos
 
 
+@njit(inline="always", **KERNEL_FLAGS)
+def _biquad(x, z0, z1, b0, b1, b2, a1, a2):  # pragma: no cover - compiled
+    # One direct-form-II-transposed step with exactly scipy's sosfilt arithmetic: (output, new z0, new z1).
+    # Inlined by numba, so the unrolled loops below keep their state in registers.
+    y = b0 * x + z0
+    return y, b1 * x - a1 * y + z1, b2 * x - a2 * y
+
+
 # Samples per block in the SOS kernel: sections run over a block before the next pair of sections, so the
 # channel loop (innermost, contiguous) vectorises; the block stays in L1.
 _BLOCK = 64
@@ -232,21 +242,13 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
                     a2 = sos[s, 5]
                     p0 = zi[s, 0, c]
                     p1 = zi[s, 1, c]
-                    y = b0 * v0 + p0
-                    p0 = b1 * v0 - a1 * y + p1
-                    p1 = b2 * v0 - a2 * y
+                    y, p0, p1 = _biquad(v0, p0, p1, b0, b1, b2, a1, a2)
                     v0 = y
-                    y = b0 * v1 + p0
-                    p0 = b1 * v1 - a1 * y + p1
-                    p1 = b2 * v1 - a2 * y
+                    y, p0, p1 = _biquad(v1, p0, p1, b0, b1, b2, a1, a2)
                     v1 = y
-                    y = b0 * v2 + p0
-                    p0 = b1 * v2 - a1 * y + p1
-                    p1 = b2 * v2 - a2 * y
+                    y, p0, p1 = _biquad(v2, p0, p1, b0, b1, b2, a1, a2)
                     v2 = y
-                    y = b0 * v3 + p0
-                    p0 = b1 * v3 - a1 * y + p1
-                    p1 = b2 * v3 - a2 * y
+                    y, p0, p1 = _biquad(v3, p0, p1, b0, b1, b2, a1, a2)
                     v3 = y
                     zi[s, 0, c] = p0
                     zi[s, 1, c] = p1
@@ -304,36 +306,20 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
                         q0 = w0[c]
                         q1 = w1[c]
                         xc = r0[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
-                        y2 = d0 * y + q0
-                        q0 = d1 * y - e1 * y2 + q1
-                        q1 = d2 * y - e2 * y2
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
+                        y2, q0, q1 = _biquad(y, q0, q1, d0, d1, d2, e1, e2)
                         r0[c] = y2
                         xc = r1[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
-                        y2 = d0 * y + q0
-                        q0 = d1 * y - e1 * y2 + q1
-                        q1 = d2 * y - e2 * y2
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
+                        y2, q0, q1 = _biquad(y, q0, q1, d0, d1, d2, e1, e2)
                         r1[c] = y2
                         xc = r2[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
-                        y2 = d0 * y + q0
-                        q0 = d1 * y - e1 * y2 + q1
-                        q1 = d2 * y - e2 * y2
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
+                        y2, q0, q1 = _biquad(y, q0, q1, d0, d1, d2, e1, e2)
                         r2[c] = y2
                         xc = r3[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
-                        y2 = d0 * y + q0
-                        q0 = d1 * y - e1 * y2 + q1
-                        q1 = d2 * y - e2 * y2
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
+                        y2, q0, q1 = _biquad(y, q0, q1, d0, d1, d2, e1, e2)
                         r3[c] = y2
                         z0[c] = p0
                         z1[c] = p1
@@ -363,24 +349,16 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
                         p0 = z0[c]
                         p1 = z1[c]
                         xc = r0[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
                         r0[c] = y
                         xc = r1[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
                         r1[c] = y
                         xc = r2[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
                         r2[c] = y
                         xc = r3[c]
-                        y = b0 * xc + p0
-                        p0 = b1 * xc - a1 * y + p1
-                        p1 = b2 * xc - a2 * y
+                        y, p0, p1 = _biquad(xc, p0, p1, b0, b1, b2, a1, a2)
                         r3[c] = y
                         z0[c] = p0
                         z1[c] = p1
