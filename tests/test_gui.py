@@ -39,6 +39,14 @@ def test_window_shows_every_channel_the_bars_and_the_finished_trials(qtbot, item
     # the curve holds exactly the session's display window
     y = env[0].yData  # the data given, before view clipping and downsampling
     np.testing.assert_array_equal(y, session.streams["emg"].envelope.view()[:, 0])
+    # same muscle, both sides: one y scale, so the weaker side looks weaker
+    muscles = [(c.muscle, c.side) for c in session.streams["emg"].info.channels]
+    left, right = emg_plots[muscles.index((GMED, "left"))], emg_plots[muscles.index((GMED, "right"))]
+    assert left.getViewBox().viewRange()[1] == right.getViewBox().viewRange()[1]
+    # the kinematics plot shows joint angles only (one unit), not angles mixed with g and deg/s
+    imu_plots, imu_curves, _, _ = window._curves["imu"]
+    info = session.streams["imu"].info
+    assert len(imu_plots) == 1 and {info.channels[c].unit for c, _ in imu_curves} == {"deg"}
     assert window.table.rowCount() == 2
     assert [window.table.item(r, 0).text() for r in range(2)] == ["clamshell", "clamshell"]
     assert "affected right vs unaffected left" in window.symmetry.text()

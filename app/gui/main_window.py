@@ -36,6 +36,15 @@ def trial_title(trial: dict | None) -> str:
     return "Rest"
 
 
+def _kinematic_channels(info) -> list[int]:
+    """Columns of a non-EMG stream worth plotting together: joint angles if any, else one sensor kind (one unit)."""
+    for kind in ("angle", "acc", "gyro", "quat"):
+        cols = [c for c, ch in enumerate(info.channels) if ch.kind.value == kind]
+        if cols:
+            return cols
+    return list(range(info.n_channels))
+
+
 class SidePanel(QGroupBox):
     """%MVIC of GMed and TFL on one side, and their ratio."""
 
@@ -87,6 +96,7 @@ class MainWindow(QMainWindow):
 
         self.plots = pg.GraphicsLayoutWidget()
         self._curves: dict[str, tuple] = {}  # stream_id -> (plot items, filtered curves, envelope curves, x)
+        self._y_groups: list = []  # (stream_id, [(column, plot)], [current half-range]) sharing one y scale
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -181,13 +191,23 @@ class MainWindow(QMainWindow):
                 env.append(p.plot(pen=pg.mkPen(colour.darker(110), width=2)))
                 items.append(p)
         else:
-            units = sorted({ch.unit for ch in s.info.channels})
-            p = self._new_plot(f"{s.info.stream_id} ({s.info.rate_hz:g} Hz)", ", ".join(units))
-            p.addLegend(offset=(5, 5), labelTextSize="8pt")
+            shown = _kinematic_channels(s.info)
+            unit = s.info.channels[shown[0]].unit
+            p = self._new_plot(f"{s.info.stream_id} ({s.info.rate_hz:g} Hz)", unit)
+            p.addLegend(offset=(-10, 5), labelTextSize="8pt")
             palette = [(40, 40, 40), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (23, 190, 207)]
-            for c, ch in enumerate(s.info.channels):
-                filt.append(p.plot(pen=pg.mkPen(palette[c % len(palette)], width=1.5), name=f"{ch.label} ({ch.unit})"))
+            for k, c in enumerate(shown):
+                filt.append((c, p.plot(pen=pg.mkPen(palette[k % len(palette)], width=1.5), name=s.info.channels[c].label)))
             items.append(p)
+        if s.is_emg:  # the same muscle on both sides shares its y scale, so a weaker side looks weaker
+            groups: dict = {}
+            for c, (p, ch) in enumerate(zip(items, s.info.channels)):
+                groups.setdefault(ch.muscle or ch.label, []).append((c, p))
+            for group in groups.values():
+                for _, p in group:
+                    p.disableAutoRange(axis="y")
+                self._y_groups.append((s.info.stream_id, group, [0.0]))
+            filt = list(enumerate(filt))
         for p in items:
             p.setXRange(x[0], 0, padding=0)
             if self._curves:
@@ -203,12 +223,28 @@ class MainWindow(QMainWindow):
                 self._build_plots(s)
             _, filt, env, x = self._curves[sid]
             view = s.display.view()
-            for c, curve in enumerate(filt):
+            for c, curve in filt:
                 curve.setData(x, view[:, c], connect="finite")
             if s.envelope is not None:
                 ev = s.envelope.view()
                 for c, curve in enumerate(env):
                     curve.setData(x, ev[:, c], connect="finite")
+        self._shared_y_ranges()
+
+    def _shared_y_ranges(self) -> None:
+        """One symmetric y range per muscle across sides, changed only when the signal outgrows it or shrinks
+        well inside it, so the scale does not twitch every frame."""
+        for sid, group, current in self._y_groups:
+            view = self.session.streams[sid].display.view()
+            cols = [c for c, _ in group]
+            block = np.abs(view[:, cols])
+            if not np.isfinite(block).any():
+                continue
+            peak = float(np.nanmax(block))
+            if peak > current[0] or peak < 0.5 * current[0]:
+                current[0] = max(peak * 1.15, 1e-12)
+                for _, p in group:
+                    p.setYRange(-current[0], current[0], padding=0)
 
     # -- panels --------------------------------------------------------------------------------------------
     def _panels(self) -> None:
