@@ -260,9 +260,8 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
             for i in range(i, n_samples):
                 v = np.float64(x[i, c])
                 for s in range(n_sections):
-                    y = sos[s, 0] * v + zi[s, 0, c]
-                    zi[s, 0, c] = sos[s, 1] * v - sos[s, 4] * y + zi[s, 1, c]
-                    zi[s, 1, c] = sos[s, 2] * v - sos[s, 5] * y
+                    y, zi[s, 0, c], zi[s, 1, c] = _biquad(v, zi[s, 0, c], zi[s, 1, c],
+                                                          sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5])
                     v = y
                 out[i, c] = v
         return
@@ -330,12 +329,8 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
                     v = block[i]
                     for c in range(n_channels):
                         xc = v[c]
-                        y = b0 * xc + z0[c]
-                        z0[c] = b1 * xc - a1 * y + z1[c]
-                        z1[c] = b2 * xc - a2 * y
-                        y2 = d0 * y + w0[c]
-                        w0[c] = d1 * y - e1 * y2 + w1[c]
-                        w1[c] = d2 * y - e2 * y2
+                        y, z0[c], z1[c] = _biquad(xc, z0[c], z1[c], b0, b1, b2, a1, a2)
+                        y2, w0[c], w1[c] = _biquad(y, w0[c], w1[c], d0, d1, d2, e1, e2)
                         v[c] = y2
                 s += 2
             else:
@@ -367,9 +362,7 @@ def _sos_kernel(sos, zi, block, x, out):  # pragma: no cover - compiled
                     v = block[i]
                     for c in range(n_channels):
                         xc = v[c]
-                        y = b0 * xc + z0[c]
-                        z0[c] = b1 * xc - a1 * y + z1[c]
-                        z1[c] = b2 * xc - a2 * y
+                        y, z0[c], z1[c] = _biquad(xc, z0[c], z1[c], b0, b1, b2, a1, a2)
                         v[c] = y
                 s += 1
         for i in range(m):
