@@ -14,9 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.analysis.stats import activation_ratio, symmetry_index
+from app.protocol import TrialType
 from dsp.envelope import MovingRms
 from dsp.pipeline import PipelineConfig, StreamPipeline
 from sensors.stream import ChannelKind, Event, EventKind, Frame, Item, StreamInfo
+
+#: Source name of trial events the clinician marks in the window (not scripted by the source).
+CLINICIAN = "clinician"
+TRIAL_KINDS = tuple(t.value for t in TrialType)
 
 #: Window of the moving RMS whose peak over an MVIC trial is the reference (clinical.md §3: 0.5-1 s).
 MVIC_WINDOW_S = 0.5
@@ -137,6 +142,8 @@ class LiveSession:
         self.mvic_ref: dict[tuple[str, str], float] = {}  # (muscle, side) -> reference RMS, physical units
         self.finished: list[TrialPeak] = []  # exercises and holds done so far, in order
         self._pending_trials: list[tuple[str, int, dict]] = []  # (stream_id, index, payload) not yet reached
+        self.source_drives_trials = False  # the source scripts its own trials (simulator, replay)
+        self._trials_marked = 0
         self.ended = False
         self.stats = PumpStats()
 
@@ -241,6 +248,8 @@ class LiveSession:
                     self._gap(s, end - s.next_index)
         elif kind is EventKind.TRIAL:
             p = event.payload
+            if event.source != CLINICIAN:
+                self.source_drives_trials = True
             s = self.streams.get(p.get("stream_id"))
             if s is not None and p.get("index") is not None and int(p["index"]) > s.next_index:
                 self._pending_trials.append((s.info.stream_id, int(p["index"]), p))  # applied at that sample
@@ -287,6 +296,52 @@ class LiveSession:
                 if ch.muscle == muscle and ch.side == side:
                     key = (muscle, side)
                     self.mvic_ref[key] = max(self.mvic_ref.get(key, 0.0), float(s.trial_peak[c]))
+
+    # -- a clinician-guided session -------------------------------------------------------------------
+    def start_trial(self, kind: str, side: str | None = None, muscle: str | None = None,
+                    movement: str | None = None) -> Event:
+        """Start a trial now (at the newest EMG sample); stops a running one first. Returns the event."""
+        self._check_guided()
+        if kind not in TRIAL_KINDS:
+            raise ValueError(f"unknown trial kind {kind!r}; expected one of {TRIAL_KINDS}")
+        if kind == "mvic" and not (muscle and side):
+            raise ValueError("an MVIC trial needs a muscle and a side")
+        if kind in ("exercise", "hold") and not side:
+            raise ValueError(f"a {kind} trial needs a side")
+        if kind == "exercise" and not movement:
+            raise ValueError("an exercise trial needs a movement")
+        if self.trial is not None:
+            self.stop_trial()
+        self._trials_marked += 1
+        payload = {"kind": kind, "side": side, "muscle": muscle,
+                   "movement": movement or ("hold" if kind == "hold" else None), "trial": f"c{self._trials_marked}"}
+        return self._mark(payload, "start")
+
+    def stop_trial(self) -> Event | None:
+        """Stop the running trial now; None if there is none."""
+        self._check_guided()
+        if self.trial is None:
+            return None
+        payload = {k: v for k, v in self.trial.items() if k not in ("phase", "index", "stream_id", "t_s")}
+        return self._mark(payload, "stop")
+
+    def _check_guided(self) -> None:
+        if self.source_drives_trials:
+            raise ValueError("this source scripts its own trials (simulator protocol or a recording)")
+
+    def _mark(self, payload: dict, phase: str) -> Event:
+        emg = self.emg_streams()
+        if not emg:
+            raise ValueError("no EMG stream yet: trials are marked on the EMG sample clock")
+        s = emg[0]
+        event = Event(EventKind.TRIAL, source=CLINICIAN, message=f"{payload['kind']} {phase}",
+                      payload={**payload, "phase": phase, "index": s.next_index, "stream_id": s.info.stream_id,
+                               "t_s": s.next_index / s.info.rate_hz},
+                      arrival_s=time.monotonic())
+        if self.recorder is not None:
+            self.recorder.put(event)
+        self._event(event)
+        return event
 
     # -- what the biofeedback shows --------------------------------------------------------------------
     def percent_mvic(self) -> dict[tuple[str, str], float]:

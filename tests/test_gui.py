@@ -145,3 +145,46 @@ def test_a_broken_session_file_gives_one_clear_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"medius: {bad}: not a readable Medius session: not an SQLite database (no SQLite header)"]
+
+
+def test_trial_controls_mark_an_mvic_on_a_source_without_a_script(qtbot, items):
+    from PySide6.QtCore import Qt
+
+    from sensors.stream import Event, EventKind
+
+    plain = [i for i in items if not (isinstance(i, Event) and i.kind is EventKind.TRIAL)]
+    feed = FakeSensors([])
+    session = LiveSession(feed)
+    window = MainWindow(session, "test")
+    qtbot.addWidget(window)
+    window.timer.stop()
+    controls = window.trial_controls
+    window.tick()
+    assert not controls.start.isEnabled()  # no EMG stream yet
+    half = len(plain) // 2
+    for item in plain[:half]:
+        feed.q.put(item)
+    window.tick()
+    assert controls.start.isEnabled() and not controls.stop.isEnabled()
+    controls.kind.setCurrentIndex(controls.kind.findData("mvic"))
+    controls.side.setCurrentText("left")
+    controls.muscle.setCurrentIndex(controls.muscle.findData(GMED))
+    qtbot.mouseClick(controls.start, Qt.MouseButton.LeftButton)
+    assert session.trial["kind"] == "mvic" and session.trial["muscle"] == GMED
+    window.tick()
+    assert window.trial_label.text().startswith("MVIC: GMed left")
+    for item in plain[half:half + 200]:
+        feed.q.put(item)
+    window.tick()
+    assert controls.stop.isEnabled()
+    qtbot.mouseClick(controls.stop, Qt.MouseButton.LeftButton)
+    assert session.trial is None and (GMED, "left") in session.mvic_ref
+
+
+def test_trial_controls_are_off_for_a_scripted_source(qtbot, items):
+    session = LiveSession(FakeSensors(items))
+    window = MainWindow(session, "test")
+    qtbot.addWidget(window)
+    window.timer.stop()
+    window.tick()
+    assert not window.trial_controls.start.isEnabled() and "scripts its own trials" in window.trial_controls.note.text()

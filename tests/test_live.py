@@ -233,3 +233,63 @@ def test_live_and_replayed_sessions_give_identical_numbers(tmp_path):
                 assert ta == tb and np.array_equal(ma, mb)
     assert live.mvic_ref == replayed.mvic_ref and len(live.mvic_ref) == 2
     assert live.finished == replayed.finished and len(live.finished) == 2
+
+
+def test_a_clinician_guided_session_records_trials_the_analysis_reads(sim, items, tmp_path):
+    """A device that scripts no trials: the clinician marks them; live references and the analysis follow."""
+    from app.analysis.data import load_session
+    from app.analysis.session import analyze
+    from sensors.recording import Recorder
+
+    plain = [i for i in items if not (isinstance(i, Event) and i.kind is EventKind.TRIAL)]
+    fs = sim.emg_stream.rate_hz
+    marks = []  # (sample index, action) from the simulator's own protocol, as a clinician would press
+    for trial, t0, t1 in zip(sim.timeline.trials, sim.timeline.starts_s, sim.timeline.ends_s):
+        if trial.kind != "rest":
+            marks += [(int(round(t0 * fs)), trial), (int(round(t1 * fs)), None)]
+    path = tmp_path / "guided.medius"
+    recorder = Recorder(path, {"patient_code": "P-7", "patient": {"code": "P-7", "affected_side": "right"}})
+    queue_ = FakeSensors([])
+    session = LiveSession(queue_, recorder=recorder, affected_side="right")
+    with pytest.raises(ValueError, match="no EMG stream"):
+        session.start_trial("rest")
+    for item in plain:
+        queue_.q.put(item)
+        session.pump()
+        emg = session.streams.get("emg")
+        while emg is not None and marks and emg.next_index >= marks[0][0]:
+            _, trial = marks.pop(0)
+            if trial is None:
+                session.stop_trial()
+            else:
+                session.start_trial(trial.kind, side=trial.side, muscle=trial.muscle, movement=trial.movement)
+    recorder.close()
+    assert recorder.poll_events() == [] and not marks and not session.source_drives_trials
+    # the live references equal what the scripted session gives, to within the press timing (one 20-sample frame)
+    scripted = LiveSession(FakeSensors(items))
+    scripted.pump()
+    for key, ref in scripted.mvic_ref.items():
+        assert session.mvic_ref[key] == pytest.approx(ref, rel=0.02), key
+    assert [(t.movement, t.side) for t in session.finished] == [("clamshell", "left"), ("clamshell", "right")]
+    result = analyze(load_session(path))
+    kinds = sorted(t["type"] for t in result["session"]["trials"])
+    assert kinds == ["exercise", "exercise", "mvic", "mvic"]
+    assert result["sides"]["left"]["trials"]  # the exercise trials were analysed per side
+
+
+def test_trial_controls_refuse_incomplete_trials_and_scripted_sources(sim, items):
+    scripted = LiveSession(FakeSensors(items[:3]))  # the simulator's first event after STREAMS: a trial start
+    scripted.pump()
+    assert scripted.source_drives_trials
+    with pytest.raises(ValueError, match="scripts its own trials"):
+        scripted.stop_trial()
+    plain = [i for i in items[:10] if not (isinstance(i, Event) and i.kind is EventKind.TRIAL)]
+    session = LiveSession(FakeSensors(plain))
+    session.pump()
+    with pytest.raises(ValueError, match="needs a muscle"):
+        session.start_trial("mvic", side="left")
+    with pytest.raises(ValueError, match="needs a movement"):
+        session.start_trial("exercise", side="left")
+    with pytest.raises(ValueError, match="unknown trial kind"):
+        session.start_trial("jumping")
+    assert session.stop_trial() is None

@@ -6,9 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QFont
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QHeaderView, QLabel,
-                               QMainWindow, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QToolBar,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QMainWindow, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from app.gui.widgets import GMED_COLOUR, TFL_COLOUR, PercentBar
 from app.live import LiveSession, LiveStream, feedback_summary, live_symmetry_index, side_pairs
@@ -43,6 +43,82 @@ def _kinematic_channels(info) -> list[int]:
         if cols:
             return cols
     return list(range(info.n_channels))
+
+
+class TrialControls(QGroupBox):
+    """Start and stop trials by hand, for sources that do not script them (a real sensor, the virtual board)."""
+
+    def __init__(self, session: LiveSession, parent: QWidget | None = None) -> None:
+        super().__init__("Guided session: mark the trial being done", parent)
+        from sensors.sim.protocol import MOVEMENTS
+
+        self.session = session
+        self.kind = QComboBox()
+        for label, kind in (("MVIC", "mvic"), ("Exercise", "exercise"), ("Sustained hold", "hold"), ("Rest", "rest")):
+            self.kind.addItem(label, kind)
+        self.side = QComboBox()
+        self.side.addItems(["left", "right"])
+        self.muscle = QComboBox()
+        for muscle in ("gluteus_medius", "tfl", "gluteus_maximus"):
+            self.muscle.addItem(MUSCLE_TITLES[muscle], muscle)
+        self.movement = QComboBox()
+        for name in MOVEMENTS:
+            if name != "hold":
+                self.movement.addItem(name.replace("_", " "), name)
+        self.start = QPushButton("Start trial")
+        self.stop = QPushButton("Stop trial")
+        self.start.clicked.connect(self._start)
+        self.stop.clicked.connect(self._stop)
+        self.kind.currentIndexChanged.connect(self._fields)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #555")
+        self._error: str | None = None
+        row1, row2 = QHBoxLayout(), QHBoxLayout()
+        for w in (self.kind, self.side, self.muscle, self.movement):
+            row1.addWidget(w)
+        row2.addWidget(self.start)
+        row2.addWidget(self.stop)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row1)
+        lay.addLayout(row2)
+        lay.addWidget(self.note)
+        self._fields()
+
+    def _fields(self) -> None:
+        kind = self.kind.currentData()
+        self.muscle.setVisible(kind == "mvic")
+        self.movement.setVisible(kind == "exercise")
+        self.side.setVisible(kind != "rest")
+
+    def _start(self) -> None:
+        kind = self.kind.currentData()
+        try:
+            self.session.start_trial(kind, side=None if kind == "rest" else self.side.currentText(),
+                                     muscle=self.muscle.currentData() if kind == "mvic" else None,
+                                     movement=self.movement.currentData() if kind == "exercise" else None)
+            self._error = None
+        except ValueError as exc:
+            self._error = str(exc)
+        self.refresh()
+
+    def _stop(self) -> None:
+        self.session.stop_trial()
+        self.refresh()
+
+    def refresh(self) -> None:
+        scripted = self.session.source_drives_trials
+        ready = bool(self.session.emg_streams())
+        for w in (self.kind, self.side, self.muscle, self.movement, self.start):
+            w.setEnabled(ready and not scripted)
+        self.stop.setEnabled(not scripted and self.session.trial is not None)
+        if scripted:
+            self.note.setText("This source scripts its own trials (simulator protocol or a recording).")
+        elif not ready:
+            self.note.setText("Waiting for an EMG stream.")
+        else:
+            self.note.setText(self._error or "MVIC trials set the %MVIC references; exercises and holds are "
+                                             "analysed per side.")
 
 
 class SidePanel(QGroupBox):
@@ -107,6 +183,8 @@ class MainWindow(QMainWindow):
         self.trial_label.setFont(tf)
         self.trial_label.setWordWrap(True)
         rl.addWidget(self.trial_label)
+        self.trial_controls = TrialControls(session)
+        rl.addWidget(self.trial_controls)
         self.sides = {side: SidePanel(side) for side in ("left", "right")}
         for panel in self.sides.values():
             rl.addWidget(panel)
@@ -119,7 +197,7 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumHeight(160)
+        self.table.setMinimumHeight(100)
         dl.addWidget(self.table)
         self.symmetry = QLabel("")
         self.symmetry.setWordWrap(True)
@@ -250,6 +328,7 @@ class MainWindow(QMainWindow):
     def _panels(self) -> None:
         sess = self.session
         self.trial_label.setText(trial_title(sess.trial) if not sess.ended else "Source finished")
+        self.trial_controls.refresh()
         summary = feedback_summary(sess.percent_mvic())
         for side, panel in self.sides.items():
             panel.show_values(summary[side])
