@@ -54,6 +54,8 @@ def test_window_shows_every_channel_the_bars_and_the_finished_trials(qtbot, item
     pct = session.percent_mvic()
     assert window.sides["left"].gmed.value == pytest.approx(pct[(GMED, "left")])
     assert "0.00 % lost" in window.quality_label.text()
+    latest = session.streams["emg"].fatigue_mdf_hz[-1][1]
+    assert f"GMed left {latest[0]:.0f} Hz" in window.quality_label.text()  # the live tracker's latest MDF
 
 
 def test_trial_titles_read_as_instructions():

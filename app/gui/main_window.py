@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QMainWindow, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                               QLabel, QMainWindow, QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
                                QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from app.gui.widgets import GMED_COLOUR, TFL_COLOUR, PercentBar
@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
         ql = QGridLayout(quality)
         self.quality_label = QLabel("")
         self.quality_label.setTextFormat(Qt.TextFormat.RichText)
+        self.quality_label.setWordWrap(True)
         ql.addWidget(self.quality_label, 0, 0)
         rl.addWidget(quality)
         self.event_label = QLabel("")
@@ -222,7 +223,11 @@ class MainWindow(QMainWindow):
 
         split = QSplitter()
         split.addWidget(self.plots)
-        split.addWidget(right)
+        scroll = QScrollArea()  # on a small screen the panel scrolls instead of squeezing its boxes together
+        scroll.setWidget(right)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        split.addWidget(scroll)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         split.setSizes([1000, 400])
@@ -339,6 +344,10 @@ class MainWindow(QMainWindow):
             loss = f"{s.loss_pct:.2f} % lost ({s.lost} samples)"
             flag = "" if s.info.spectral_ok or not s.is_emg else " — spectral indices off: " + s.info.note
             lines.append(f"<b>{s.info.stream_id}</b>: {rate}, {loss}{flag}")
+            if s.fatigue_mdf_hz:  # the live fatigue tracker's latest 1 s window
+                mdf = s.fatigue_mdf_hz[-1][1]
+                lines.append("median frequency, last 1 s (meaningful during contraction): " + ", ".join(
+                    f"{channel_title(ch)} {f:.0f} Hz" for ch, f in zip(s.info.channels, mdf) if np.isfinite(f)))
         lines.append(f"queue backlog {sess.stats.backlog}, last tick {sess.stats.tick_ms:.1f} ms")
         self.quality_label.setText("<br>".join(lines))
         recent = [e for e in sess.events[-3:] if e.kind.value in ("error", "disconnected", "reconnecting", "connected")]
